@@ -1,0 +1,103 @@
+"""Demo: the whole pipeline on embedded defaults, with an SMTP server started in-process.
+
+Everything goes into one new folder (store, preview, received messages) that is
+kept afterwards, so a newcomer can open the files the demo names.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
+
+from . import bundled, preview
+from . import config as config_mod
+from .collect import collect_feed
+from .compose import compose
+from .deliver import Report, send
+from .store import Store
+from .subscribers import ImportReport, import_file
+
+
+class SavingHandler:
+    """aiosmtpd handler that saves each received message as an .eml file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+        self.lock = threading.Lock()
+        folder.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        with self.lock:
+            self.count += 1
+            n = self.count
+        to = envelope.rcpt_tos[0] if envelope.rcpt_tos else "unknown"
+        data = envelope.original_content or envelope.content
+        (self.folder / f"{n:03d}-{to}.eml").write_bytes(
+            data if isinstance(data, bytes) else data.encode())
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class DemoResult:
+    folder: Path
+    period: str
+    collected: int
+    imported: ImportReport
+    themes: list[tuple[str, int]]
+    preview: preview.PreviewFiles
+    report: Report
+    received: int
+    inbox: Path
+
+
+def free_port() -> int:
+    """A free port on 127.0.0.1 (aiosmtpd's Controller cannot be started on port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def latest_period(store: Store, tz: Any) -> str:
+    newest = store.summaries()[0].published.astimezone(tz)
+    return f"{newest.year:04d}-{newest.month:02d}"
+
+
+def run(config_path: str | None = None, folder: Path | None = None) -> DemoResult:
+    folder = folder or Path(tempfile.mkdtemp(prefix="msdigest-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = SavingHandler(folder / "inbox")
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        cfg = config_mod.load(config_path, env={}, overrides={
+            "store": {"path": str(folder / "demo.sqlite")},
+            "smtp": {"host": "127.0.0.1", "port": port, "security": "none", "username": ""},
+        })
+        with Store.open(cfg.store_path) as store:
+            reports = [collect_feed(store, f.url, cfg.base_dir, cfg.tz) for f in cfg.feeds]
+            imported = import_file(store, bundled.path("subscribers.example.csv"),
+                                   cfg.theme_ids)
+            period = latest_period(store, cfg.tz)
+            issue = compose(store, cfg, period)
+            secret = secrets.token_bytes(32)
+            files = preview.write(cfg, issue, folder / "preview", secret)
+            report = send(store, cfg, period, secret)
+        deadline = time.monotonic() + 10
+        while handler.count < report.sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        controller.stop()
+    return DemoResult(folder, period, sum(r.new for r in reports), imported,
+                      [(s.title, len(s.items)) for s in issue.sections], files, report,
+                      handler.count, handler.folder)

@@ -1,0 +1,77 @@
+"""The plain data that moves between stages: collect → store → themes → compose → render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One research summary as collected from a feed, already sanitized."""
+
+    id: str
+    guid: str
+    title: str
+    link: str
+    published: datetime  # timezone-aware
+    html: str  # sanitized with an allow-list
+    text: str  # plain text of `html`
+    feed: str
+    first_seen: datetime | None = None  # set by the store
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry that could not become a summary, and why (shown to editors)."""
+
+    feed: str
+    entry: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    email: str
+    name: str
+    themes: tuple[str, ...]  # empty = every theme
+    status: str  # active | unsubscribed | bounced
+
+    def wants(self, theme_id: str) -> bool:
+        return not self.themes or theme_id in self.themes
+
+
+@dataclass(frozen=True)
+class Item:
+    """A summary as it appears in an issue."""
+
+    id: str
+    title: str
+    link: str
+    published: datetime
+    teaser: str
+    theme: str
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Issue:
+    period: str  # YYYY-MM
+    month: str  # "July 2026"
+    subject: str
+    preheader: str
+    sections: tuple[Section, ...]  # every theme, in config order, empty ones included
+
+    @property
+    def count(self) -> int:
+        return sum(len(s.items) for s in self.sections)
+
+    def for_themes(self, themes: tuple[str, ...]) -> tuple[Section, ...]:
+        """The sections a subscriber with these theme choices receives."""
+        return tuple(s for s in self.sections if not themes or s.id in themes)

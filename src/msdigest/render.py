@@ -1,0 +1,150 @@
+"""Render: an issue (or one subscriber's part of it) to HTML and plain text.
+
+Rendering and CSS inlining are the slow steps, so they happen once per *variant*
+(a set of chosen themes). The per-subscriber fields — greeting, address, signed
+links — are left as placeholders and filled in by `personalize`, which is cheap.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from functools import lru_cache
+
+import jinja2
+from premailer import Premailer
+
+from . import bundled
+from .compose import fill
+from .config import Config
+from .model import Issue, Section
+
+# Placeholders survive Jinja, premailer and MIME unchanged: plain word characters.
+FIELDS = ("GREETING", "EMAIL", "UNSUBSCRIBE_URL", "PREFERENCES_URL")
+PLACEHOLDER = {f: f"__MSDIGEST_{f}__" for f in FIELDS}
+GMAIL_CLIP_BYTES = 102 * 1024
+
+
+@dataclass(frozen=True)
+class Personal:
+    """What differs between two subscribers who chose the same themes."""
+
+    greeting: str
+    email: str
+    unsubscribe_url: str
+    preferences_url: str
+
+    def values(self) -> dict[str, str]:
+        return {"GREETING": self.greeting, "EMAIL": self.email,
+                "UNSUBSCRIBE_URL": self.unsubscribe_url,
+                "PREFERENCES_URL": self.preferences_url}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One variant of an issue, ready to personalize."""
+
+    themes: tuple[str, ...]
+    subject: str
+    preheader: str
+    count: int
+    html: str
+    text: str
+
+
+def greeting(name: str) -> str:
+    return f"Hello {name}," if name.strip() else "Hello,"
+
+
+def _longdate(value: datetime, tz: tzinfo) -> str:
+    local = value.astimezone(tz)
+    return f"{local:%B} {local.day}, {local.year}"
+
+
+def _wrap(text: str, width: int = 78, indent: str = "") -> str:
+    """Wrap for the plain-text part; never breaks a URL or a long word."""
+    out = []
+    for para in str(text).split("\n"):
+        out.append(textwrap.fill(para, width, initial_indent=indent, subsequent_indent=indent,
+                                 break_long_words=False, break_on_hyphens=False) or indent)
+    return "\n".join(out)
+
+
+@lru_cache(maxsize=8)
+def _environment(folders: tuple[str, ...]) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(list(folders)),
+        autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".html")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["wrap"] = _wrap
+    return env
+
+
+def environment(cfg: Config) -> jinja2.Environment:
+    """Editor's folder first (override one template or all), bundled ones after."""
+    folders = [str(bundled.path("templates"))]
+    own = cfg.templates_dir()
+    if own is not None:
+        if not own.is_dir():
+            raise FileNotFoundError(f"{cfg.source}: [digest] templates: no folder {own}")
+        folders.insert(0, str(own))
+    return _environment(tuple(folders))
+
+
+def inline_css(document: str) -> str:
+    """Inline the <style> rules; keep media queries and dark-mode rules in <head>."""
+    return Premailer(
+        document,
+        keep_style_tags=False,  # premailer still keeps rules it cannot inline (@media)
+        strip_important=False,
+        remove_classes=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+        allow_network=False,
+    ).transform(pretty_print=False)
+
+
+def render(cfg: Config, issue: Issue, themes: tuple[str, ...] = (),
+           preview: bool = False) -> Rendered:
+    """Render the sections these themes choose (empty = all) with placeholders."""
+    sections: tuple[Section, ...] = issue.for_themes(themes)
+    count = sum(len(s.items) for s in sections)
+    subject = fill(cfg.digest.subject, cfg, issue.period, count)
+    preheader = fill(cfg.digest.preheader, cfg, issue.period, count)
+    env = environment(cfg)
+    tz = cfg.tz
+    context = {
+        "site": cfg.site,
+        "issue": issue,
+        "month": issue.month,
+        "subject": subject,
+        "preheader": preheader,
+        "sections": sections,
+        "count": count,
+        "all_themes": not themes,
+        "disclaimer": cfg.digest.disclaimer,
+        "caveats": cfg.digest.caveats,
+        "date": lambda dt: _longdate(dt, tz),
+        "p": PLACEHOLDER,
+        "preview": preview,
+    }
+    document = env.get_template("email.html.j2").render(context)
+    text = env.get_template("email.txt.j2").render(context)
+    return Rendered(tuple(themes), subject, preheader, count, inline_css(document), text)
+
+
+def personalize(rendered: Rendered, person: Personal) -> tuple[str, str]:
+    """(html, text) for one subscriber: placeholders replaced, HTML-escaped where HTML."""
+    page, text = rendered.html, rendered.text
+    for field, value in person.values().items():
+        token = PLACEHOLDER[field]
+        page = page.replace(token, html.escape(value, quote=True))
+        text = text.replace(token, value)
+    return page, text

@@ -1,0 +1,157 @@
+"""Schedule: the long-running service that collects daily and sends monthly.
+
+Jobs live in an APScheduler job store inside the SQLite store, so the next run time
+survives restarts: a run missed while the service was down is caught up once when
+it starts again (if within `grace_hours`), and never twice — the store remembers
+the next run time, and `send` itself never sends a subscriber the same issue twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from . import config as config_mod
+from .collect import collect_feed
+from .compose import previous_period
+from .config import Config
+from .deliver import DeliveryError, send
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+JOBS_TABLE = "apscheduler_jobs"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    func: str  # a textual reference, so the persistent job store can find it again
+    cron: str
+
+
+def job_specs(cfg: Config) -> tuple[JobSpec, ...]:
+    return (JobSpec("collect", "msdigest.schedule:collect_job", cfg.schedule.collect),
+            JobSpec("send", "msdigest.schedule:send_job", cfg.schedule.send))
+
+
+def _config(config_path: str | None) -> Config:
+    return config_mod.load(config_path)
+
+
+def collect_job(config_path: str | None) -> str:
+    cfg = _config(config_path)
+    with Store.open(cfg.store_path) as store:
+        run = store.start_run("collect")
+        reports = [collect_feed(store, f.url, cfg.base_dir, cfg.tz, cfg.smtp.timeout)
+                   for f in cfg.feeds]
+        failed = [r for r in reports if r.error]
+        detail = "; ".join(f"{r.feed}: {r.error or f'{r.new} new, {r.updated} updated'}"
+                           for r in reports)
+        store.finish_run(run, "partial" if failed else "ok", detail)
+        log.info("collect: %s", detail)
+        return detail
+
+
+def send_job(config_path: str | None, period: str | None = None) -> str:
+    """Compose and send the month just ended (in the configured time zone)."""
+    cfg = _config(config_path)
+    period = period or previous_period(datetime.now(cfg.tz).date())
+    secret = config_mod.secret()
+    with Store.open(cfg.store_path) as store:
+        run = store.start_run(f"send {period}")
+        if secret is None:
+            detail = f"{config_mod.ENV_SECRET} is not set; cannot sign unsubscribe links"
+            store.finish_run(run, "error", detail)
+            log.error("send %s: %s", period, detail)
+            return detail
+        try:
+            report = send(store, cfg, period, secret)
+        except DeliveryError as exc:
+            store.finish_run(run, "error", str(exc))
+            log.error("send %s: %s", period, exc)
+            return str(exc)
+        detail = (f"{report.sent} sent, {report.already} already sent, {report.skipped} "
+                  f"skipped, {report.failed} failed, {report.deferred} deferred"
+                  + (f"; stopped: {report.stopped}" if report.stopped else ""))
+        store.finish_run(run, "ok" if report.complete else "partial", detail)
+        log.info("send %s: %s", period, detail)
+        return detail
+
+
+def scheduler(cfg: Config) -> BackgroundScheduler:
+    store_url = f"sqlite:///{Path(cfg.store_path).resolve()}"
+    Store.open(cfg.store_path).close()  # create the file and WAL mode first
+    return BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=store_url, tablename=JOBS_TABLE)},
+        timezone=cfg.tz,
+        job_defaults={"coalesce": True, "max_instances": 1,
+                      "misfire_grace_time": max(1, int(cfg.schedule.grace_hours * 3600))},
+    )
+
+
+def sync_jobs(sched: BackgroundScheduler, cfg: Config, config_path: str | None) -> None:
+    """Make the stored jobs match the config without losing a pending missed run.
+
+    (APScheduler's add_job(replace_existing=True) would recompute the next run time
+    and so silently drop a run missed while the service was down.)
+    """
+    grace = max(1, int(cfg.schedule.grace_hours * 3600))
+    for spec in job_specs(cfg):
+        trigger = CronTrigger.from_crontab(spec.cron, timezone=cfg.tz)
+        job = sched.get_job(spec.id)
+        if job is None:
+            sched.add_job(spec.func, trigger, id=spec.id, name=spec.id, args=[config_path],
+                          misfire_grace_time=grace, coalesce=True, max_instances=1)
+            continue
+        if str(job.trigger) != str(trigger):
+            log.info("schedule for %s changed to %r", spec.id, spec.cron)
+            sched.reschedule_job(spec.id, trigger=trigger)
+        sched.modify_job(spec.id, func=spec.func, args=[config_path], misfire_grace_time=grace)
+
+
+def next_runs(sched: BackgroundScheduler) -> list[tuple[str, Any]]:
+    return [(job.id, job.next_run_time) for job in sched.get_jobs()]
+
+
+def _on_event(event: JobExecutionEvent) -> None:
+    if event.code == EVENT_JOB_MISSED:
+        log.warning("job %s missed its run at %s (beyond the grace time); waiting for the next",
+                    event.job_id, event.scheduled_run_time)
+    elif event.exception is not None:
+        log.error("job %s failed: %s", event.job_id, event.exception)
+
+
+def serve(cfg: Config, config_path: str | None, stop: threading.Event | None = None,
+          announce: Any = print) -> None:
+    """Run until SIGINT/SIGTERM (or `stop` is set); jobs in progress finish first."""
+    stop = stop or threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    sched = scheduler(cfg)
+    sched.add_listener(_on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    sched.start(paused=True)
+    try:
+        sync_jobs(sched, cfg, config_path)
+        for job_id, when in next_runs(sched):
+            announce(f"{job_id}: next run {when:%Y-%m-%d %H:%M %Z}")
+        sched.resume()  # due runs, and missed ones within the grace time, start now
+        announce("msdigest service running; Ctrl-C or SIGTERM stops it")
+        stop.wait()
+        announce("stopping: letting running jobs finish")
+    finally:
+        sched.shutdown(wait=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,7 +1,7 @@
 """Themes: give each summary one primary theme from the editor's term lists.
 
 Rules an editor can predict: a term matches as a whole word or phrase, in any
-letter case (terms under `exact` only as written), also in its plural with -s/-es;
+letter case (terms under `exact` only as written), also in its plural (-s, -es, -ies);
 spaces and hyphens inside a phrase are interchangeable. A match in the title
 counts three times. The theme with the highest score wins; ties go to the theme
 listed first; a summary matching nothing goes to the catch-all theme.
@@ -46,9 +46,12 @@ class Decision:
 @lru_cache(maxsize=4096)
 def term_pattern(term: str, exact: bool) -> re.Pattern[str]:
     words = [re.escape(w) for w in re.split(r"[\s\-]+", term.strip()) if w]
+    plural = "(?:s|es)?"
+    if len(words[-1]) > 2 and words[-1][-1] in "yY" and words[-1][-2].lower() not in "aeiou":
+        words[-1], plural = words[-1][:-1], "(?:y|ies)"  # therapy, therapies
     body = r"[\s\-]+".join(words)
     flags = 0 if exact else re.IGNORECASE
-    return re.compile(rf"(?<![\w-]){body}(?:s|es)?(?![\w-])", flags)
+    return re.compile(rf"(?<![\w-]){body}{plural}(?![\w-])", flags)
 
 
 def _hits(theme: Theme, title: str, text: str) -> tuple[Hit, ...]:

@@ -74,17 +74,21 @@ class App:
                                      f"{self.cfg.site.name}.")
                 return self.page(start, "200 OK", view="unsubscribe", email=email, token=token,
                                  active=sub.status == "active")
-            saved = False
+            saved, problem = False, ""
             if method == "POST":
                 chosen = tuple(t for t in form.get("theme", []) if t in self.cfg.theme_ids)
-                store.set_themes(email, () if set(chosen) == set(self.cfg.theme_ids)
-                                 else chosen, "link")
-                if sub.status == "unsubscribed" and form.get("resubscribe"):
-                    store.set_status(email, "active", "link")
-                sub = store.subscriber(email) or sub
-                saved = True
+                if not chosen:
+                    problem = "Choose at least one theme, or unsubscribe below."
+                else:
+                    store.set_themes(email, () if set(chosen) == set(self.cfg.theme_ids)
+                                     else chosen, "link")
+                    if sub.status == "unsubscribed" and form.get("resubscribe"):
+                        store.set_status(email, "active", "link")
+                    sub = store.subscriber(email) or sub
+                    saved = True
             return self.page(start, "200 OK", view="preferences", email=email, token=token,
                              chosen=set(sub.themes or self.cfg.theme_ids), saved=saved,
+                             problem=problem,
                              active=sub.status == "active",
                              unsubscribe_token=make_token(self.secret, email, "unsubscribe"))
 

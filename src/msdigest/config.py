@@ -86,6 +86,11 @@ class Digest:
     templates: str
     disclaimer: str
     caveats: tuple[str, ...]
+    archive_url: str
+
+    def view_url(self, period: str) -> str:
+        """The issue's web version, written by `msdigest archive`."""
+        return f"{self.archive_url.rstrip('/')}/{period}.html"
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     "unsubscribe": {"base_url": _STR, "mailto": _STR},
     "digest": {
         "subject": _STR, "preheader": _STR, "teaser_chars": _INT, "templates": _STR,
-        "disclaimer": _STR, "caveats": _STRS,
+        "disclaimer": _STR, "caveats": _STRS, "archive_url": _STR,
     },
     "schedule": {"collect": _STR, "send": _STR, "timezone": _STR, "grace_hours": _NUM},
 }
@@ -258,8 +263,11 @@ def _build(data: dict[str, Any], src: str, base_dir: Path, env: dict[str, str]) 
     for key in ("concurrency", "max_attempts", "reconnect_after"):
         if sm[key] < 1:
             raise ConfigError(f"{src}: [smtp] {key}: must be at least 1, got {sm[key]}")
-    if not un["base_url"].startswith("https://") and not un["base_url"].startswith("http://"):
-        raise ConfigError(f"{src}: [unsubscribe] base_url: must be an http(s) URL")
+    for where, url in (("[unsubscribe] base_url", un["base_url"]),
+                       ("[digest] archive_url", dg["archive_url"]), ("[site] url", s["url"])):
+        if not url.startswith("https://"):
+            raise ConfigError(f"{src}: {where}: must be an https:// URL (links in the email "
+                              f"are absolute https), got {url!r}")
     _check_template(dg["subject"], SUBJECT_FIELDS, f"{src}: [digest] subject")
     _check_template(dg["preheader"], SUBJECT_FIELDS, f"{src}: [digest] preheader")
     if dg["teaser_chars"] < 40:
@@ -307,7 +315,7 @@ def _build(data: dict[str, Any], src: str, base_dir: Path, env: dict[str, str]) 
         ),
         unsubscribe=Unsubscribe(un["base_url"].rstrip("/"), un["mailto"]),
         digest=Digest(dg["subject"], dg["preheader"], dg["teaser_chars"], dg["templates"],
-                      dg["disclaimer"], tuple(dg["caveats"])),
+                      dg["disclaimer"], tuple(dg["caveats"]), dg["archive_url"]),
         schedule=Schedule(sc["collect"], sc["send"], sc["timezone"], sc["grace_hours"]),
         themes=tuple(themes),
     )

@@ -132,6 +132,7 @@ def render(cfg: Config, issue: Issue, themes: tuple[str, ...] = (),
         "disclaimer": cfg.digest.disclaimer,
         "caveats": cfg.digest.caveats,
         "date": lambda dt: _longdate(dt, tz),
+        "view_url": cfg.digest.view_url(issue.period),
         "p": PLACEHOLDER,
         "preview": preview,
     }

@@ -173,7 +173,8 @@ def test_server_down_stops_cleanly_and_the_next_send_resumes(
     report = send(store, cfg, PERIOD, SECRET)
     assert report.sent == 0 and "cannot connect to SMTP 127.0.0.1" in report.stopped
     assert "send --period 2026-10" in report.stopped
-    assert store.delivery_counts(PERIOD) == {}  # nothing marked as sending or sent
+    assert store.delivery_counts(PERIOD) == {"pending": 6}  # none marked sending or sent
+    assert report.remaining == 6
     smtp_server.start()
     resumed = send(store, cfg, PERIOD, SECRET)
     assert resumed.sent == 6 and len(smtp_server.handler.received) == 6

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -84,6 +87,20 @@ def progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     RateColumn(), TimeRemainingColumn(), console=errors,
                     disable=not errors.is_terminal)
+
+
+class BarProgress:
+    """deliver.Progress on a rich bar: the total is known once the ledger is opened."""
+
+    def __init__(self, bar: Progress, description: str) -> None:
+        self.bar = bar
+        self.task = bar.add_task(description, total=None)
+
+    def start(self, total: int, done: int) -> None:
+        self.bar.update(self.task, total=total, completed=done)
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.task, n)
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -179,18 +196,39 @@ def cmd_subscribers(cfg: Config, args: argparse.Namespace) -> int:
 
 def print_report(report: Report) -> None:
     table = Table("", "subscribers", title=f"issue {report.period}")
-    for label, n in (("sent now", report.sent), ("sent before", report.already),
+    for label, n in (("sent now", report.sent), ("done before", report.already),
                      ("nothing in their themes", report.skipped),
                      ("failed (permanent)", report.failed),
                      ("deferred (will retry)", report.deferred),
-                     ("possibly duplicated", report.duplicates)):
+                     ("not attempted yet", report.remaining),
+                     ("possibly duplicated", report.duplicates),
+                     ("marked bounced", report.bounced)):
         if n or label == "sent now":
-            table.add_row(label, str(n))
+            table.add_row(label, f"{n:,}")
+    if report.seconds and report.sent:
+        table.add_row("rate", f"{report.rate:,.0f} messages/s over {report.seconds:,.1f} s")
     console.print(table)
     for email, reason in report.failures:
         say(f"  {email}: {reason}")
     if report.stopped:
         errors.print(f"stopped: {report.stopped}", markup=False)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM ask a send to stop: messages in flight finish and are recorded."""
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        errors.print(f"\n{signal.Signals(signum).name}: finishing the messages in flight "
+                     "(again to abort)", markup=False)
+        stop.set()
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
@@ -199,23 +237,20 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     if secret is None:
         return fail(f"{config_mod.ENV_SECRET} is not set: it signs every unsubscribe link. "
                     "Set it to a long random value and keep it the same between sends.")
-    with Store.open(cfg.store_path) as store:
-        total = store.count_subscribers().get("active", 0)
-        with progress_bar() as bar:
-            task = bar.add_task("sending" if not args.dry_run else "writing", total=total)
-            def tick(n: int) -> None:
-                bar.advance(task, n)
-            if args.dry_run:
-                report = dry_run(store, cfg, args.period, secret, Path(args.outbox), tick)
-            else:
-                report = send(store, cfg, args.period, secret, tick)
+    stop = threading.Event()
+    with Store.open(cfg.store_path) as store, progress_bar() as bar, stop_on_signals(stop):
+        progress = BarProgress(bar, "writing" if args.dry_run else "sending")
+        if args.dry_run:
+            report = dry_run(store, cfg, args.period, secret, Path(args.outbox), progress)
+        else:
+            report = send(store, cfg, args.period, secret, progress, stop)
     print_report(report)
     if args.dry_run:
         say(f"dry run: wrote {len(report.written)} .eml files to {args.outbox}; "
                       "nothing was sent or recorded")
-    if report.stopped:
-        return INTERRUPTED if "interrupted" in report.stopped else PARTIAL
-    return PARTIAL if report.failed or report.deferred else OK
+    if report.interrupted:
+        return INTERRUPTED
+    return OK if report.complete and not report.failed else PARTIAL
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:

@@ -58,6 +58,8 @@ class Smtp:
     reconnect_after: int
     max_attempts: int
     retry_base_seconds: float
+    bounce_after: int
+    ca_file: str
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ SCHEMA: dict[str, dict[str, type]] = {
         "host": _STR, "port": _INT, "security": _STR, "username": _STR, "timeout": _NUM,
         "concurrency": _INT, "max_per_second": _NUM, "max_per_hour": _INT,
         "reconnect_after": _INT, "max_attempts": _INT, "retry_base_seconds": _NUM,
+        "bounce_after": _INT, "ca_file": _STR,
     },
     "unsubscribe": {"base_url": _STR, "mailto": _STR},
     "digest": {
@@ -260,7 +263,7 @@ def _build(data: dict[str, Any], src: str, base_dir: Path, env: dict[str, str]) 
                           f"got {sm['security']!r}")
     if not 0 < sm["port"] < 65536:
         raise ConfigError(f"{src}: [smtp] port: must be 1-65535, got {sm['port']}")
-    for key in ("concurrency", "max_attempts", "reconnect_after"):
+    for key in ("concurrency", "max_attempts", "reconnect_after", "bounce_after"):
         if sm[key] < 1:
             raise ConfigError(f"{src}: [smtp] {key}: must be at least 1, got {sm[key]}")
     for where, url in (("[unsubscribe] base_url", un["base_url"]),
@@ -311,7 +314,8 @@ def _build(data: dict[str, Any], src: str, base_dir: Path, env: dict[str, str]) 
             timeout=sm["timeout"], concurrency=sm["concurrency"],
             max_per_second=sm["max_per_second"], max_per_hour=sm["max_per_hour"],
             reconnect_after=sm["reconnect_after"], max_attempts=sm["max_attempts"],
-            retry_base_seconds=sm["retry_base_seconds"],
+            retry_base_seconds=sm["retry_base_seconds"], bounce_after=sm["bounce_after"],
+            ca_file=str(base_dir / sm["ca_file"]) if sm["ca_file"] else "",
         ),
         unsubscribe=Unsubscribe(un["base_url"].rstrip("/"), un["mailto"]),
         digest=Digest(dg["subject"], dg["preheader"], dg["teaser_chars"], dg["templates"],

@@ -1,9 +1,15 @@
-"""Deliver: send an issue to every active subscriber over SMTP, recording each in the ledger.
+"""Deliver: send an issue to every active subscriber over a pool of SMTP connections.
 
-Nothing lost, nothing twice: each subscriber's state is committed before and after
-the SMTP transaction. `sent`, `skipped` and `failed` are final; `sending` left by a
-crash means the server may have the message, so it is resent with the same
-Message-ID and reported as a possible duplicate; `deferred` is retried.
+Nothing lost, nothing twice. Each subscriber has a row in the ledger per issue:
+pending → sending → sent, or deferred (temporary failure, with the next attempt's
+time) or failed (permanent, with the server's reply). A worker commits "sending"
+before its SMTP transaction and "sent" as soon as the server accepts, and takes no
+new message in between; so a crash leaves at most one message per connection in
+"sending", which the next run resends with the same Message-ID and reports as
+possibly duplicated.
+
+Work is done once per variant (a set of chosen themes): render, inline CSS and
+serialize; each subscriber then costs a join of bytes (see message.Prepared).
 """
 
 from __future__ import annotations
@@ -11,18 +17,22 @@ from __future__ import annotations
 import contextlib
 import heapq
 import logging
+import queue
 import smtplib
 import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Protocol
 
 from .compose import compose, freeze
 from .config import Config, Smtp
-from .message import build, message_id
+from .message import Prepared, message_id
 from .model import Issue, Subscriber
 from .render import Rendered, render
 from .store import Store, now
@@ -31,6 +41,7 @@ from .unsubscribe import links
 log = logging.getLogger(__name__)
 
 FINAL = ("sent", "skipped", "failed")
+BATCH = 1000  # subscribers read from the store at a time
 
 
 class DeliveryError(Exception):
@@ -49,6 +60,19 @@ class ServerUnavailable(Exception):
     pass
 
 
+class Progress(Protocol):
+    def start(self, total: int, done: int) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total: int, done: int) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
 @dataclass
 class Report:
     period: str
@@ -58,14 +82,22 @@ class Report:
     skipped: int = 0
     failed: int = 0
     deferred: int = 0
+    remaining: int = 0  # not attempted yet (stopped or interrupted)
     duplicates: int = 0
+    bounced: int = 0
+    seconds: float = 0.0
     written: list[Path] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     stopped: str = ""
+    interrupted: bool = False
 
     @property
     def complete(self) -> bool:
-        return not self.deferred and not self.stopped
+        return not self.deferred and not self.remaining and not self.stopped
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0
 
 
 def _code_reply(code: int, reply: bytes | str) -> str:
@@ -73,17 +105,21 @@ def _code_reply(code: int, reply: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}"
 
 
-class Mailer:
-    """One SMTP connection, opened lazily and reopened after errors."""
+# --- one SMTP connection ----------------------------------------------------------------
 
-    def __init__(self, smtp: Smtp, ca_file: str | None = None) -> None:
+
+class Mailer:
+    """One SMTP connection, opened lazily, renewed after `reconnect_after` messages."""
+
+    def __init__(self, smtp: Smtp, sleep: Callable[[float], None] = time.sleep) -> None:
         self.cfg = smtp
         self.conn: smtplib.SMTP | None = None
         self.sent_on_conn = 0
-        self.ca_file = ca_file
+        self.sleep = sleep
+        self.options: list[str] = []
 
     def _context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.ca_file)
+        return ssl.create_default_context(cafile=self.cfg.ca_file or None)
 
     def connect(self) -> smtplib.SMTP:
         c = self.cfg
@@ -103,6 +139,9 @@ class Mailer:
             raise DeliveryError(f"SMTP {c.host}:{c.port} refused the login for {c.username!r}: "
                                 f"{_code_reply(exc.smtp_code, exc.smtp_error)} (check "
                                 "[smtp] username and MSDIGEST_SMTP_PASSWORD)") from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise DeliveryError(f"SMTP {c.host}:{c.port}: {exc} (check [smtp] security)"
+                                ) from None
         except ssl.SSLError as exc:
             raise DeliveryError(f"SMTP {c.host}:{c.port}: TLS failed: {exc}") from None
         except (OSError, smtplib.SMTPException) as exc:
@@ -118,7 +157,7 @@ class Mailer:
                 self.conn.close()
             self.conn = None
 
-    def ready(self, sleep: Callable[[float], None] = time.sleep) -> None:
+    def ready(self, stop: threading.Event | None = None) -> None:
         """Have an open connection, retrying with backoff; ServerUnavailable if none."""
         if self.conn is not None and self.sent_on_conn >= self.cfg.reconnect_after:
             self.close()
@@ -128,11 +167,14 @@ class Mailer:
                 self.connect()
             except ServerUnavailable as exc:
                 tries += 1
-                if tries >= self.cfg.max_attempts:
+                if tries >= self.cfg.max_attempts or (stop is not None and stop.is_set()):
                     raise ServerUnavailable(f"{exc} (tried {tries} times)") from None
                 delay = self.cfg.retry_base_seconds * 2 ** (tries - 1)
-                log.warning("%s; retrying in %.0f s", exc, delay)
-                sleep(delay)
+                log.warning("%s; retrying in %.1f s", exc, delay)
+                if stop is not None:
+                    stop.wait(delay)
+                else:
+                    self.sleep(delay)
 
     def send(self, sender: str, to: str, data: bytes) -> None:
         """Deliver one message; raises TemporaryFailure or PermanentFailure with the reply."""
@@ -156,33 +198,89 @@ class Mailer:
             raise TemporaryFailure(f"connection lost: {exc or type(exc).__name__}") from None
 
     def _reset(self, conn: smtplib.SMTP) -> None:
+        if getattr(conn, "sock", None) is None:  # the server hung up with its reply
+            self.conn = None
+            return
         try:
             conn.rset()
         except (OSError, smtplib.SMTPException):
             self.conn = None
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+# --- pacing -----------------------------------------------------------------------------
+
+
+class Limiter:
+    """Spaces sends evenly to `per_second`, and holds to `per_hour` in any rolling hour."""
+
+    def __init__(self, per_second: float, per_hour: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.per_hour = per_hour
+        self.clock = clock
+        self.next = 0.0
+        self.window: deque[float] = deque()
+        self.lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Block until the next send may start; False if `stop` was set meanwhile."""
+        if not self.interval and not self.per_hour:
+            return not stop.is_set()
+        with self.lock:
+            now = self.clock()
+            at = max(now, self.next)
+            if self.per_hour:
+                while self.window and self.window[0] <= at - 3600:
+                    self.window.popleft()
+                if len(self.window) >= self.per_hour:
+                    at = max(at, self.window.popleft() + 3600)
+                self.window.append(at)
+            self.next = at + self.interval
+        delay = at - self.clock()
+        return not stop.wait(delay) if delay > 0 else not stop.is_set()
+
+
+# --- the plan for one issue ---------------------------------------------------------------
 
 
 @dataclass
 class Plan:
-    """What is needed to send one issue: its content and one render per variant."""
+    """What sending one issue needs: its content, and each variant serialized once."""
 
     cfg: Config
     issue: Issue
     secret: bytes
     when: datetime
-    variants: dict[tuple[str, ...], Rendered] = field(default_factory=dict)
+    subject_prefix: str = ""
+    variants: dict[tuple[str, ...], Prepared] = field(default_factory=dict)
+    rendered: dict[tuple[str, ...], Rendered] = field(default_factory=dict)
 
-    def variant(self, themes: tuple[str, ...]) -> Rendered:
-        key = tuple(sorted(themes)) if themes else ()
+    def key(self, themes: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(themes)) if themes else ()
+
+    def render(self, themes: tuple[str, ...]) -> Rendered:
+        key = self.key(themes)
+        if key not in self.rendered:
+            self.rendered[key] = render(self.cfg, self.issue, key)
+        return self.rendered[key]
+
+    def prepared(self, themes: tuple[str, ...]) -> Prepared:
+        key = self.key(themes)
         if key not in self.variants:
-            self.variants[key] = render(self.cfg, self.issue, key)
+            self.variants[key] = Prepared.of(self.cfg, self.render(key), self.when,
+                                             self.subject_prefix)
         return self.variants[key]
 
-    def message(self, sub: Subscriber, subject_prefix: str = "") -> bytes:
-        rendered = self.variant(sub.themes)
-        msg = build(self.cfg, rendered, sub, links(self.cfg, self.secret, sub.email),
-                    self.issue.period, self.when, subject_prefix)
-        return msg.as_bytes()
+    def message(self, sub: Subscriber, msgid: str | None = None) -> bytes:
+        msgid = msgid or message_id(self.cfg, self.issue.period, sub.email,
+                                    "test." if self.subject_prefix else "")
+        return self.prepared(sub.themes).render(
+            sub, links(self.cfg, self.secret, sub.email), msgid)
+
+    def has_content(self, sub: Subscriber) -> bool:
+        return any(s.items for s in self.issue.for_themes(sub.themes))
 
 
 def plan(store: Store, cfg: Config, period: str, secret: bytes, freeze_it: bool) -> Plan:
@@ -195,118 +293,247 @@ def plan(store: Store, cfg: Config, period: str, secret: bytes, freeze_it: bool)
     return Plan(cfg, issue, secret, now())
 
 
-def _has_content(issue: Issue, sub: Subscriber) -> bool:
-    return any(s.items for s in issue.for_themes(sub.themes))
+# --- the send -----------------------------------------------------------------------------
 
 
-Progress = Callable[[int], None]
+@dataclass
+class Job:
+    sub: Subscriber
+    msgid: str
+    attempts: int  # made before this one
+    duplicate: bool
+
+
+class Run:
+    """One `send`: a feeder (the calling thread) and a pool of SMTP workers."""
+
+    def __init__(self, store: Store, cfg: Config, p: Plan, progress: Progress,
+                 stop: threading.Event) -> None:
+        self.store, self.cfg, self.plan = store, cfg, p
+        self.period = p.issue.period
+        self.progress = progress
+        self.stop = stop
+        self.fatal = ""
+        self.lock = threading.Lock()  # the store and the report
+        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=cfg.smtp.concurrency * 4)
+        self.retry: list[tuple[float, int, Job]] = []
+        self.busy = 0  # jobs queued or in flight
+        self.seq = 0
+        self.limiter = Limiter(cfg.smtp.max_per_second, cfg.smtp.max_per_hour)
+        self.sender = parseaddr(cfg.site.sender)[1]
+        self.report = Report(self.period)
+
+    # ledger writes, serialized: one connection, one writer at a time
+    def mark(self, job: Job, state: str, reason: str = "", attempt: bool = False,
+             next_attempt: datetime | None = None) -> None:
+        with self.lock:
+            self.store.mark(self.period, job.sub.email, state, job.msgid, reason, attempt,
+                            next_attempt, job.duplicate)
+
+    def finish(self, counter: str, job: Job | None = None, reason: str = "") -> None:
+        with self.lock:
+            setattr(self.report, counter, getattr(self.report, counter) + 1)
+            if reason and job is not None:
+                self.report.failures.append((job.sub.email, reason))
+        self.progress.advance(1)
+
+    def worker(self) -> None:
+        mailer = Mailer(self.cfg.smtp)
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is None:
+                    return
+                try:
+                    if self.stop.is_set() or self.fatal:
+                        continue  # left pending in the ledger; the next send resumes
+                    self.deliver(mailer, job)
+                except Exception as exc:  # a bug must stop the run, not hang it
+                    log.exception("sending to %s failed unexpectedly", job.sub.email)
+                    self.fatal = self.fatal or f"unexpected error: {exc!r}"
+                finally:
+                    with self.lock:
+                        self.busy -= 1
+        finally:
+            mailer.close()
+
+    def deliver(self, mailer: Mailer, job: Job) -> None:
+        data = self.plan.message(job.sub, job.msgid)
+        try:
+            mailer.ready(self.stop)  # connect first: "sending" must mean it may have gone
+        except (ServerUnavailable, DeliveryError) as exc:
+            if not self.stop.is_set():
+                self.fatal = self.fatal or str(exc)
+            return
+        if not self.limiter.wait(self.stop):
+            return
+        self.mark(job, "sending", attempt=True)
+        try:
+            mailer.send(self.sender, job.sub.email, data)
+        except PermanentFailure as exc:
+            self.mark(job, "failed", str(exc))
+            self.bounce_check(job.sub.email)
+            self.finish("failed", job, str(exc))
+            return
+        except TemporaryFailure as exc:
+            self.defer(job, str(exc))
+            return
+        self.mark(job, "sent", "possibly duplicated: resent after an interrupted attempt"
+                  if job.duplicate else "")
+        self.finish("sent")
+        if job.duplicate:
+            with self.lock:
+                self.report.duplicates += 1
+
+    def defer(self, job: Job, reason: str) -> None:
+        tries = job.attempts + 1
+        if tries >= self.cfg.smtp.max_attempts:
+            self.mark(job, "failed", f"gave up after {tries} attempts: {reason}")
+            self.finish("failed", job, f"gave up after {tries} attempts: {reason}")
+            return
+        delay = self.cfg.smtp.retry_base_seconds * 2 ** (tries - 1)
+        self.mark(job, "deferred", reason, next_attempt=now() + timedelta(seconds=delay))
+        log.info("%s: %s; retry %d in %.1f s", job.sub.email, reason, tries + 1, delay)
+        with self.lock:
+            self.seq += 1
+            heapq.heappush(self.retry, (time.monotonic() + delay, self.seq,
+                                        Job(job.sub, job.msgid, tries, job.duplicate)))
+
+    def bounce_check(self, email: str) -> None:
+        with self.lock:
+            if self.store.permanent_failures(email) >= self.cfg.smtp.bounce_after:
+                self.store.set_status(email, "bounced", "bounce")
+                self.report.bounced += 1
+                log.warning("%s bounced %d times; no longer sent to", email,
+                            self.cfg.smtp.bounce_after)
+
+    def put(self, job: Job) -> None:
+        with self.lock:
+            self.busy += 1
+        while not self.stop.is_set() and not self.fatal:
+            try:
+                self.jobs.put(job, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        with self.lock:
+            self.busy -= 1
+
+    def due_retries(self, block: bool) -> Iterator[Job]:
+        while not self.stop.is_set() and not self.fatal:
+            with self.lock:
+                head = self.retry[0] if self.retry else None
+                idle = self.busy == 0
+            if head is None:
+                if not block or idle:
+                    return
+                time.sleep(0.01)  # a job in flight may still be deferred
+                continue
+            wait = head[0] - time.monotonic()
+            if wait > 0:
+                if not block:
+                    return
+                self.stop.wait(min(wait, 0.05))
+                continue
+            with self.lock:
+                job = heapq.heappop(self.retry)[2]
+            yield job
+
+    def open_rows(self) -> Iterator[tuple[Subscriber, str, int, datetime | None]]:
+        """Stream the ledger's open rows a batch at a time: memory stays flat."""
+        after = ""
+        while True:
+            with self.lock:
+                batch = self.store.open_batch(self.period, after, BATCH)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1][0].email
+
+    def feed(self) -> None:
+        for sub, state, attempts, next_attempt in self.open_rows():
+            if self.stop.is_set() or self.fatal:
+                return
+            msgid = message_id(self.cfg, self.period, sub.email)
+            job = Job(sub, msgid, attempts, state == "sending")
+            if not self.plan.has_content(sub):
+                self.mark(job, "skipped", "no new summaries in the themes this subscriber chose")
+                self.finish("skipped")
+                continue
+            if state == "deferred" and next_attempt and next_attempt > now():
+                delay = (next_attempt - now()).total_seconds()
+                with self.lock:
+                    self.seq += 1
+                    heapq.heappush(self.retry, (time.monotonic() + delay, self.seq, job))
+                continue
+            self.put(job)
+            for retry in self.due_retries(block=False):
+                self.put(retry)
+        for retry in self.due_retries(block=True):
+            self.put(retry)
+
+    def run(self) -> Report:
+        started = time.monotonic()
+        with self.lock:
+            total, done = self.store.open_ledger(self.period)
+        self.report.total = total
+        self.report.already = done
+        self.progress.start(total, done)
+        log.info("issue %s: %d subscribers, %d already done", self.period, total, done)
+        threads = [threading.Thread(target=self.worker, name=f"smtp-{i}", daemon=True)
+                   for i in range(self.cfg.smtp.concurrency)]
+        for t in threads:
+            t.start()
+        try:
+            self.feed()
+        finally:
+            for _ in threads:
+                self.jobs.put(None)
+            for t in threads:
+                t.join()
+        self.report.seconds = time.monotonic() - started
+        with self.lock:
+            counts = self.store.delivery_counts(self.period)
+        self.report.deferred = counts.get("deferred", 0)
+        self.report.remaining = counts.get("pending", 0) + counts.get("sending", 0)
+        if self.fatal:
+            self.report.stopped = (f"{self.fatal}; run `msdigest send --period {self.period}`"
+                                   " again to resume")
+            log.error("%s", self.report.stopped)
+        elif self.stop.is_set():
+            self.report.interrupted = True
+            self.report.stopped = (f"interrupted; messages in flight were recorded; run "
+                                   f"`msdigest send --period {self.period}` again to resume")
+        return self.report
 
 
 def send(store: Store, cfg: Config, period: str, secret: bytes,
-         progress: Progress | None = None, ca_file: str | None = None,
-         sleep: Callable[[float], None] = time.sleep) -> Report:
+         progress: Progress | None = None, stop: threading.Event | None = None) -> Report:
     """Send the issue for `period` to everyone who has not had it; safe to run again."""
     p = plan(store, cfg, period, secret, freeze_it=True)
-    report = Report(period, total=store.count_subscribers().get("active", 0))
-    sender = parseaddr(cfg.site.sender)[1]
-    mailer = Mailer(cfg.smtp, ca_file)
-    states = {d.email: d for d in store.deliveries(period)}
-    retry: list[tuple[float, int, str]] = []  # (due, attempts, email)
-    by_email: dict[str, Subscriber] = {}
-    tick = progress or (lambda n: None)
-
-    def attempt(sub: Subscriber, attempts_before: int) -> None:
-        prior = states.get(sub.email)
-        duplicate = prior is not None and prior.state == "sending"
-        mid = message_id(cfg, period, sub.email)
-        data = p.message(sub)
-        mailer.ready(sleep)  # connect first: "sending" must mean the server may have it
-        store.mark(period, sub.email, "sending", mid, attempt=True, duplicate=duplicate)
-        try:
-            mailer.send(sender, sub.email, data)
-        except PermanentFailure as exc:
-            store.mark(period, sub.email, "failed", mid, reason=str(exc))
-            report.failed += 1
-            report.failures.append((sub.email, str(exc)))
-            tick(1)
-            return
-        except TemporaryFailure as exc:
-            tries = attempts_before + 1
-            if tries >= cfg.smtp.max_attempts:
-                store.mark(period, sub.email, "deferred", mid, reason=str(exc))
-                report.deferred += 1
-                report.failures.append((sub.email, f"gave up this run after {tries} "
-                                        f"tries: {exc}"))
-                tick(1)
-                return
-            delay = cfg.smtp.retry_base_seconds * 2 ** (tries - 1)
-            store.mark(period, sub.email, "deferred", mid, reason=str(exc),
-                       next_attempt=now() + timedelta(seconds=delay))
-            by_email[sub.email] = sub
-            heapq.heappush(retry, (time.monotonic() + delay, tries, sub.email))
-            log.info("temporary failure for %s (%s); retry %d in %.0f s", sub.email, exc,
-                     tries + 1, delay)
-            return
-        store.mark(period, sub.email, "sent", mid,
-                   reason="possibly duplicated: resent after an interrupted attempt"
-                   if duplicate else "")
-        report.sent += 1
-        report.duplicates += int(duplicate)
-        tick(1)
-
-    def run_due(block: bool) -> None:
-        while retry and (block or retry[0][0] <= time.monotonic()):
-            due, tries, email = heapq.heappop(retry)
-            wait = due - time.monotonic()
-            if wait > 0:
-                sleep(wait)
-            attempt(by_email.pop(email), tries)
-
-    try:
-        for sub in store.active_subscribers():
-            prior = states.get(sub.email)
-            if prior is not None and prior.state in FINAL:
-                report.already += 1
-                tick(1)
-                continue
-            if not _has_content(p.issue, sub):
-                store.mark(period, sub.email, "skipped", message_id(cfg, period, sub.email),
-                           reason="no new summaries in the themes this subscriber chose")
-                report.skipped += 1
-                tick(1)
-                continue
-            attempt(sub, 0)
-            run_due(block=False)
-        run_due(block=True)
-    except ServerUnavailable as exc:
-        report.stopped = f"{exc}; run `msdigest send --period {period}` again to resume"
-        log.error("%s", report.stopped)
-    except KeyboardInterrupt:
-        report.stopped = "interrupted; run send again to resume"
-    finally:
-        mailer.close()
-    return report
+    return Run(store, cfg, p, progress or _NoProgress(), stop or threading.Event()).run()
 
 
 def dry_run(store: Store, cfg: Config, period: str, secret: bytes, outbox: Path,
             progress: Progress | None = None) -> Report:
     """Write the .eml files send would deliver now, without connecting or recording."""
     p = plan(store, cfg, period, secret, freeze_it=False)
+    progress = progress or _NoProgress()
     outbox.mkdir(parents=True, exist_ok=True)
-    done = {d.email for d in store.deliveries(period, FINAL)}
+    done = store.delivered_emails(period, FINAL)
     report = Report(period, total=store.count_subscribers().get("active", 0))
+    progress.start(report.total, 0)
     for n, sub in enumerate(store.active_subscribers(), 1):
         if sub.email in done:
             report.already += 1
-        elif not _has_content(p.issue, sub):
+        elif not p.has_content(sub):
             report.skipped += 1
         else:
             path = outbox / f"{n:06d}-{_safe(sub.email)}.eml"
             path.write_bytes(p.message(sub))
             report.written.append(path)
             report.sent += 1
-        if progress:
-            progress(1)
+        progress.advance(1)
     return report
 
 

@@ -1,18 +1,33 @@
-"""Message: one subscriber's MIME message from a rendered variant (pure, no I/O)."""
+"""Message: one subscriber's MIME message from a rendered variant (pure, no I/O).
+
+Two ways to the same message. `build` uses the standard library's EmailMessage for
+one subscriber: obviously right, and slow (~5 ms). `Prepared` serializes a variant
+once, with holes where the personal fields go, and fills them per subscriber with
+a join of bytes (~0.05 ms). Tests decode messages from both and compare them.
+"""
 
 from __future__ import annotations
 
+import binascii
 import hashlib
+import html
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 
 from .config import Config
 from .model import Subscriber
-from .render import Personal, Rendered, greeting, personalize
+from .render import FIELDS, PLACEHOLDER, Personal, Rendered, greeting, personalize
 from .unsubscribe import Links
+
+CRLF = b"\r\n"
+SOFT_BREAK = b"=\r\n"  # a quoted-printable line break that decodes to nothing
+_HOLE = re.compile("|".join(re.escape(PLACEHOLDER[f]) for f in FIELDS))
+_FIELD_OF = {PLACEHOLDER[f]: f for f in FIELDS}
 
 
 def sender_domain(cfg: Config) -> str:
@@ -29,29 +44,114 @@ def list_id(cfg: Config) -> str:
     return f"{cfg.site.name} <digest.{sender_domain(cfg)}>"
 
 
-def recipient(sub: Subscriber) -> Address:
-    return Address(display_name=sub.name, addr_spec=sub.email)
+def list_unsubscribe(links: Links) -> str:
+    value = f"<{links.unsubscribe}>"
+    if links.mailto:
+        value += f", <{links.mailto}>"
+    return value
+
+
+def normalize(text: str) -> str:
+    """One line ending, and a final one: what EmailMessage would store."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _static_headers(cfg: Config, subject: str, when: datetime) -> list[tuple[str, str]]:
+    headers = [("From", cfg.site.sender)]
+    if cfg.site.reply_to:
+        headers.append(("Reply-To", cfg.site.reply_to))
+    headers += [("Subject", subject), ("Date", format_datetime(when)),
+                ("List-Id", list_id(cfg))]
+    return headers
 
 
 def build(cfg: Config, rendered: Rendered, sub: Subscriber, links: Links, period: str,
           when: datetime, subject_prefix: str = "", msgid: str | None = None) -> EmailMessage:
-    html, text = personalize(rendered, Personal(greeting(sub.name), sub.email,
+    """One subscriber's message, built from scratch with the standard library."""
+    page, text = personalize(rendered, Personal(greeting(sub.name), sub.email,
                                                 links.unsubscribe, links.preferences))
     msg = EmailMessage(policy=SMTP)
-    msg["From"] = cfg.site.sender
-    msg["To"] = recipient(sub)
-    if cfg.site.reply_to:
-        msg["Reply-To"] = cfg.site.reply_to
-    msg["Subject"] = subject_prefix + rendered.subject
-    msg["Date"] = format_datetime(when)
+    static = dict(_static_headers(cfg, subject_prefix + rendered.subject, when))
+    msg["From"] = static["From"]
+    msg["To"] = Address(display_name=sub.name, addr_spec=sub.email)
+    if "Reply-To" in static:
+        msg["Reply-To"] = static["Reply-To"]
+    msg["Subject"] = static["Subject"]
+    msg["Date"] = static["Date"]
     msg["Message-ID"] = msgid or message_id(cfg, period, sub.email)
-    msg["List-Id"] = list_id(cfg)
-    unsub = f"<{links.unsubscribe}>"
-    if links.mailto:
-        unsub += f", <{links.mailto}>"
-    msg["List-Unsubscribe"] = unsub
+    msg["List-Id"] = static["List-Id"]
+    msg["List-Unsubscribe"] = list_unsubscribe(links)
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Precedence"] = "bulk"
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    msg.set_content(normalize(text), subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(normalize(page), subtype="html", charset="utf-8",
+                        cte="quoted-printable")
     return msg
+
+
+def _qp(text: str) -> bytes:
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", CRLF)
+
+
+def _split(body: str) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
+    """Static quoted-printable pieces, and the field that goes between each two."""
+    pieces, fields, start = [], [], 0
+    for m in _HOLE.finditer(body):
+        pieces.append(_qp(body[start:m.start()]))
+        fields.append(_FIELD_OF[m.group()])
+        start = m.end()
+    pieces.append(_qp(body[start:]))
+    return tuple(pieces), tuple(fields)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A variant serialized once; `render` fills one subscriber's fields into it.
+
+    Each personal value is quoted-printable encoded on its own and set between soft
+    line breaks, so every line stays within 76 octets whatever the value's length.
+    """
+
+    head: bytes  # the static headers, CRLF-terminated
+    mime: bytes  # MIME-Version and Content-Type, then the blank line
+    text: tuple[tuple[bytes, ...], tuple[str, ...]]
+    html: tuple[tuple[bytes, ...], tuple[str, ...]]
+    boundary: bytes
+
+    @classmethod
+    def of(cls, cfg: Config, rendered: Rendered, when: datetime,
+           subject_prefix: str = "") -> Prepared:
+        headers = _static_headers(cfg, subject_prefix + rendered.subject, when)
+        head = b"".join(SMTP.fold_binary(*SMTP.header_store_parse(k, v)) for k, v in headers)
+        digest = hashlib.sha256(rendered.html.encode("utf-8")).hexdigest()[:24]
+        boundary = f"=_msdigest_{digest}".encode()  # "=_" never occurs in QP text
+        mime = (b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nPrecedence: bulk\r\n"
+                b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\""
+                + boundary + b"\"\r\n\r\n")
+        return cls(head, mime, _split(normalize(rendered.text)),
+                   _split(normalize(rendered.html)), boundary)
+
+    def render(self, sub: Subscriber, links: Links, msgid: str) -> bytes:
+        values = {"GREETING": greeting(sub.name), "EMAIL": sub.email,
+                  "UNSUBSCRIBE_URL": links.unsubscribe, "PREFERENCES_URL": links.preferences}
+        to = formataddr((sub.name, sub.email), charset="utf-8") if sub.name else sub.email
+        unsub = f"<{links.unsubscribe}>"
+        if links.mailto:
+            unsub += f",\r\n <{links.mailto}>"
+        out = [self.head, b"To: ", to.encode("ascii"), CRLF,
+               b"Message-ID: ", msgid.encode("ascii"), CRLF,
+               b"List-Unsubscribe: ", unsub.encode("ascii"), CRLF, self.mime]
+        part = b"--" + self.boundary + CRLF + b"Content-Type: text/%s; charset=\"utf-8\"\r\n" \
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        for subtype, (pieces, fields), escape in ((b"plain", self.text, False),
+                                                  (b"html", self.html, True)):
+            out.append(part % subtype)
+            out.append(pieces[0])
+            for field, piece in zip(fields, pieces[1:], strict=True):
+                value = values[field]
+                out += [SOFT_BREAK, _qp(html.escape(value) if escape else value), SOFT_BREAK,
+                        piece]
+            out.append(CRLF)
+        out += [b"--", self.boundary, b"--", CRLF]
+        return b"".join(out)

@@ -383,6 +383,45 @@ class Store:
              "d": int(duplicate)},
         )
 
+    def open_ledger(self, period: str) -> tuple[int, int]:
+        """Give every active subscriber a row for this issue (pending unless it has one);
+        close the open rows of those no longer active. Returns (rows, rows done)."""
+        stamp = iso(now())
+        with self.transaction() as db:
+            db.execute(
+                """INSERT OR IGNORE INTO deliveries (period, email, state, message_id, updated_at)
+                   SELECT ?, email, 'pending', '', ? FROM subscribers WHERE status='active'""",
+                (period, stamp))
+            db.execute(
+                """UPDATE deliveries SET state='skipped', updated_at=:u,
+                          reason='no longer subscribed when the issue was sent'
+                   WHERE period=:p AND state IN ('pending', 'deferred') AND email IN
+                         (SELECT email FROM subscribers WHERE status != 'active')""",
+                {"p": period, "u": stamp})
+        row = self.db.execute(
+            "SELECT count(*), sum(state IN ('sent', 'skipped', 'failed')) FROM deliveries "
+            "WHERE period=?", (period,)).fetchone()
+        return int(row[0]), int(row[1] or 0)
+
+    def open_batch(self, period: str, after: str, limit: int
+                   ) -> list[tuple[Subscriber, str, int, datetime | None]]:
+        """The next subscribers (by address) still to be sent this issue, with their
+        ledger state, attempts so far and next attempt time."""
+        rows = self.db.execute(
+            """SELECT s.*, d.state, d.attempts, d.next_attempt FROM deliveries d
+               JOIN subscribers s ON s.email = d.email
+               WHERE d.period=? AND d.state IN ('pending', 'sending', 'deferred')
+                 AND s.status='active' AND d.email > ?
+               ORDER BY d.email LIMIT ?""", (period, after, limit)).fetchall()
+        return [(self._subscriber(r), r["state"], r["attempts"],
+                 from_iso(r["next_attempt"]) if r["next_attempt"] else None) for r in rows]
+
+    def permanent_failures(self, email: str) -> int:
+        """Issues for which the server refused this address outright (5xx)."""
+        return int(self.db.execute(
+            "SELECT count(*) FROM deliveries WHERE email=? AND state='failed' "
+            "AND reason LIKE '5%'", (email.lower(),)).fetchone()[0])
+
     def delivery_counts(self, period: str) -> dict[str, int]:
         rows = self.db.execute(
             "SELECT state, count(*) n FROM deliveries WHERE period=? GROUP BY state", (period,))

@@ -13,6 +13,7 @@ from .model import Subscriber
 from .store import Store
 
 COLUMNS = ("email", "name", "themes", "status")
+MAX_NAME = 200
 STATUSES = ("active", "unsubscribed")
 SOURCE = "import"
 # Statuses set by the subscriber's own link or by bounces; a CSV cannot undo them.
@@ -72,7 +73,8 @@ def parse(text: str, theme_ids: tuple[str, ...], source: str = "CSV"
             continue  # a blank line
         raw = values.get("email", "")
         try:
-            email = validate_email(raw, check_deliverability=False).normalized
+            email = validate_email(raw, check_deliverability=False,
+                                   allow_smtputf8=False).normalized
         except EmailNotValidError as exc:
             errors.append(RowError(line, raw, f"invalid email address: {exc}"))
             continue
@@ -91,8 +93,12 @@ def parse(text: str, theme_ids: tuple[str, ...], source: str = "CSV"
             errors.append(RowError(line, raw, f"status must be active or unsubscribed, "
                                    f"got {status!r}"))
             continue
+        name = " ".join(values.get("name", "").split())
+        if len(name) > MAX_NAME:
+            errors.append(RowError(line, raw, f"name longer than {MAX_NAME} characters"))
+            continue
         seen[key] = line
-        good.append(Subscriber(key, values.get("name", ""), themes, status))
+        good.append(Subscriber(key, name, themes, status))
     return good, errors
 
 

@@ -171,11 +171,12 @@ def write_config(path: Path, tables: dict[str, dict[str, Any]],
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Config]:
     def make(feeds: list[str] | None = None, smtp: SmtpServer | None = None,
-             **tables: dict[str, Any]) -> Config:
+             smtp_extra: dict[str, Any] | None = None, **tables: dict[str, Any]) -> Config:
         tables.setdefault("store", {"path": str(tmp_path / "store.sqlite")})
         if smtp is not None:
             tables["smtp"] = {"host": smtp.host, "port": smtp.port, "security": "none",
-                              "retry_base_seconds": 0.01, **tables.get("smtp", {})}
+                              "retry_base_seconds": 0.01, **tables.get("smtp", {}),
+                              **(smtp_extra or {})}
         path = write_config(tmp_path / "digest.toml", tables, feeds)
         return config_mod.load(path, env={})
     return make

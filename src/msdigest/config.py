@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import string
 import tomllib
 from dataclasses import dataclass
@@ -160,6 +161,21 @@ SECRET_KEYS = {("smtp", "password"): ENV_PASSWORD, ("unsubscribe", "secret"): EN
 SUBJECT_FIELDS = {"site", "month", "count", "summaries", "period"}
 
 
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def cron_trigger(expr: str, tz: ZoneInfo) -> CronTrigger:
+    """A crontab line as cron means it. APScheduler 3 counts day-of-week from Monday = 0,
+    crontab from Sunday = 0, so numeric weekdays are turned into names first."""
+    fields = expr.split()
+    if len(fields) == 5 and re.search(r"\d", fields[4]):
+        if "/" in fields[4]:
+            raise ValueError("write stepped weekdays by name, e.g. mon-fri or mon,wed,fri")
+        fields[4] = re.sub(r"\d+", lambda m: DAYS[int(m.group())] if int(m.group()) < 8
+                           else m.group(), fields[4])
+    return CronTrigger.from_crontab(" ".join(fields), timezone=tz)
+
+
 def _embedded_text() -> str:
     return resources.files("msdigest").joinpath("data/defaults.toml").read_text("utf-8")
 
@@ -282,7 +298,7 @@ def _build(data: dict[str, Any], src: str, base_dir: Path, env: dict[str, str]) 
                           f"{sc['timezone']!r}") from None
     for key in ("collect", "send"):
         try:
-            CronTrigger.from_crontab(sc[key], timezone=tz)
+            cron_trigger(sc[key], tz)
         except ValueError as exc:
             raise ConfigError(f"{src}: [schedule] {key}: not a cron expression "
                               f"({sc[key]!r}: {exc})") from None

@@ -224,13 +224,10 @@ class Limiter:
         self.window: deque[float] = deque()
         self.lock = threading.Lock()
 
-    def wait(self, stop: threading.Event) -> bool:
-        """Block until the next send may start; False if `stop` was set meanwhile."""
-        if not self.interval and not self.per_hour:
-            return not stop.is_set()
+    def reserve(self) -> float:
+        """Book the next start time (on `clock`) for one message."""
         with self.lock:
-            now = self.clock()
-            at = max(now, self.next)
+            at = max(self.clock(), self.next)
             if self.per_hour:
                 while self.window and self.window[0] <= at - 3600:
                     self.window.popleft()
@@ -238,7 +235,13 @@ class Limiter:
                     at = max(at, self.window.popleft() + 3600)
                 self.window.append(at)
             self.next = at + self.interval
-        delay = at - self.clock()
+            return at
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Block until the next send may start; False if `stop` was set meanwhile."""
+        if not self.interval and not self.per_hour:
+            return not stop.is_set()
+        delay = self.reserve() - self.clock()
         return not stop.wait(delay) if delay > 0 else not stop.is_set()
 
 

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 
 from . import config as config_mod
 from .collect import collect_feed
 from .compose import previous_period
-from .config import Config
+from .config import Config, cron_trigger
 from .deliver import DeliveryError, send
 from .store import Store
 
@@ -94,6 +94,9 @@ def scheduler(cfg: Config) -> BackgroundScheduler:
     Store.open(cfg.store_path).close()  # create the file and WAL mode first
     return BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=store_url, tablename=JOBS_TABLE)},
+        # one job at a time, in the order they fell due: a caught-up send must not
+        # compose the issue while the caught-up collect is still storing summaries
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
         timezone=cfg.tz,
         job_defaults={"coalesce": True, "max_instances": 1,
                       "misfire_grace_time": max(1, int(cfg.schedule.grace_hours * 3600))},
@@ -108,13 +111,13 @@ def sync_jobs(sched: BackgroundScheduler, cfg: Config, config_path: str | None) 
     """
     grace = max(1, int(cfg.schedule.grace_hours * 3600))
     for spec in job_specs(cfg):
-        trigger = CronTrigger.from_crontab(spec.cron, timezone=cfg.tz)
+        trigger = cron_trigger(spec.cron, cfg.tz)
         job = sched.get_job(spec.id)
         if job is None:
             sched.add_job(spec.func, trigger, id=spec.id, name=spec.id, args=[config_path],
                           misfire_grace_time=grace, coalesce=True, max_instances=1)
             continue
-        if str(job.trigger) != str(trigger):
+        if repr(job.trigger) != repr(trigger):  # str() leaves out the time zone
             log.info("schedule for %s changed to %r", spec.id, spec.cron)
             sched.reschedule_job(spec.id, trigger=trigger)
         sched.modify_job(spec.id, func=spec.func, args=[config_path], misfire_grace_time=grace)
@@ -152,6 +155,11 @@ def serve(cfg: Config, config_path: str | None, stop: threading.Event | None = N
         stop.wait()
         announce("stopping: letting running jobs finish")
     finally:
+        # Detach the job store first: APScheduler looks for due jobs once more while
+        # shutting down, after its executor has stopped, and would move a run that fell
+        # due meanwhile to the next cron time without running it. Left alone in the
+        # store, that run is caught up at the next start.
+        sched.remove_jobstore("default")
         sched.shutdown(wait=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -1,0 +1,392 @@
+"""Delivery at scale: prepared messages equal full builds, TLS and AUTH, faults, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
+
+from msdigest.collect import collect_feed
+from msdigest.config import Config
+from msdigest.deliver import Limiter, plan, send
+from msdigest.message import build
+from msdigest.model import Subscriber
+from msdigest.store import Store
+from msdigest.unsubscribe import links
+
+from .conftest import SECRET, SmtpHandler, SmtpServer
+from .conftest import write_config as write_toml
+
+PERIOD = "2026-10"
+NAMES = ["Ana Silva", "Zoë Ünal-Ørsted", 'Dr. "Doc" O\'Brien, MD', "", "李小龙", "A" * 150]
+
+
+def subscribers(store: Store, n: int, seed: int = 7) -> list[Subscriber]:
+    """n active subscribers with mixed names and theme choices."""
+    rng = random.Random(seed)
+    themes = ["gut_microbiome", "exercise", "biomarkers", "therapies", "other"]
+    subs = []
+    for i in range(n):
+        chosen = () if i % 3 == 0 else tuple(sorted(rng.sample(themes, rng.randint(1, 4))))
+        sub = Subscriber(f"reader{i:04d}@example.org", NAMES[i % len(NAMES)], chosen, "active")
+        store.put_subscriber(sub, "test")
+        subs.append(sub)
+    return subs
+
+
+@pytest.fixture
+def loaded(make_config: Callable[..., Config], smtp_server: SmtpServer
+           ) -> tuple[Config, Store]:
+    cfg = make_config(smtp=smtp_server, smtp_extra={})
+    store = Store.open(cfg.store_path)
+    collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
+    return cfg, store
+
+
+def decoded(msg: EmailMessage) -> dict[str, Any]:
+    """What a mail client shows: headers decoded, each part's text."""
+    heads = {k: str(msg[k]) for k in ("From", "To", "Subject", "Date", "Message-ID",
+                                      "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post",
+                                      "Precedence", "Content-Type")}
+    heads["Content-Type"] = msg.get_content_type()
+    parts = [(p.get_content_type(), p.get_content()) for p in msg.iter_parts()]
+    return {"headers": heads, "parts": parts}
+
+
+def check_wire_format(data: bytes) -> EmailMessage:
+    """Valid MIME as a strict reader sees it: CRLF only, lines <= 998 octets, no defects."""
+    assert b"\n" not in data.replace(b"\r\n", b""), "bare LF"
+    assert b"\r" not in data.replace(b"\r\n", b""), "bare CR"
+    for line in data.split(b"\r\n"):
+        assert len(line) <= 998
+    msg = message_from_bytes(data, policy=default)
+    assert not msg.defects
+    for part in msg.walk():
+        assert not part.defects, part.defects
+        if part.get("Content-Transfer-Encoding") == "quoted-printable":
+            raw = part.get_payload(decode=False)
+            assert all(len(line) <= 76 for line in raw.splitlines()), "QP line over 76"
+    return msg  # type: ignore[return-value]
+
+
+def test_prepared_messages_equal_a_full_build(loaded: tuple[Config, Store],
+                                              smtp_server: SmtpServer) -> None:
+    cfg, store = loaded
+    subs = {s.email: s for s in subscribers(store, 60)}
+    report = send(store, cfg, PERIOD, SECRET)
+    assert report.sent == len(smtp_server.handler.received) == 60
+    p = plan(store, cfg, PERIOD, SECRET, freeze_it=False)
+    for received in smtp_server.handler.received:
+        got = check_wire_format(received.data)
+        sub = subs[received.recipients[0]]
+        when = datetime.fromtimestamp(got["Date"].datetime.timestamp(), UTC)
+        full = build(cfg, p.render(sub.themes), sub, links(cfg, SECRET, sub.email), PERIOD,
+                     when)
+        reference = message_from_bytes(full.as_bytes(), policy=default)
+        assert decoded(got) == decoded(reference)  # type: ignore[arg-type]
+
+
+def test_names_and_themes_reach_the_right_subscriber(loaded: tuple[Config, Store],
+                                                     smtp_server: SmtpServer) -> None:
+    cfg, store = loaded
+    subscribers(store, 12)
+    send(store, cfg, PERIOD, SECRET)
+    zoe = smtp_server.handler.to("reader0001@example.org")[0].message
+    assert zoe["To"].addresses[0].display_name == "Zoë Ünal-Ørsted"
+    text = zoe.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Hello Zoë Ünal-Ørsted," in text
+    doc = smtp_server.handler.to("reader0002@example.org")[0].message
+    assert doc["To"].addresses[0].display_name == 'Dr. "Doc" O\'Brien, MD'
+    html = doc.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Hello Dr. &quot;Doc&quot; O&#x27;Brien, MD," in html  # escaped in HTML
+
+
+# --- TLS and AUTH against a real server ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def tls_server(ca: trustme.CA, mode: str) -> tuple[Controller, SmtpHandler, int]:
+    from msdigest.demo import free_port
+    handler = SmtpHandler()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                      data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            b"digest", b"s3cret")
+        return AuthResult(success=ok, handled=False)
+
+    port = free_port()
+    common: dict[str, Any] = {"hostname": "127.0.0.1", "port": port,
+                              "authenticator": authenticator, "auth_required": True}
+    if mode == "starttls":
+        controller = Controller(handler, tls_context=ctx, require_starttls=True, **common)
+    else:
+        # aiosmtpd does not count implicit TLS as TLS for AUTH; the socket is TLS anyway.
+        controller = Controller(handler, ssl_context=ctx, auth_require_tls=False, **common)
+    controller.start()
+    return controller, handler, port
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("mode", ["starttls", "ssl"])
+def test_tls_and_auth(mode: str, ca: trustme.CA, tmp_path: Path) -> None:
+    controller, handler, port = tls_server(ca, mode)
+    try:
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        cfg_path = write_toml(tmp_path / "digest.toml", {
+            "store": {"path": str(tmp_path / "s.sqlite")},
+            "smtp": {"host": "127.0.0.1", "port": port, "security": mode,
+                     "username": "digest", "ca_file": str(ca_file)}})
+        from msdigest import config as config_mod
+        cfg = config_mod.load(cfg_path, env={"MSDIGEST_SMTP_PASSWORD": "s3cret"})
+        with Store.open(cfg.store_path) as store:
+            collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
+            subscribers(store, 5)
+            report = send(store, cfg, PERIOD, SECRET)
+            assert report.sent == 5 and len(handler.received) == 5
+        wrong = config_mod.load(cfg_path, env={"MSDIGEST_SMTP_PASSWORD": "nope"})
+        with Store.open(wrong.store_path) as store:
+            store.db.execute("DELETE FROM deliveries")
+            report = send(store, wrong, PERIOD, SECRET)
+            assert "refused the login for 'digest'" in report.stopped
+            assert report.sent == 0
+    finally:
+        controller.stop()
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_untrusted_certificate_is_refused(ca: trustme.CA, tmp_path: Path) -> None:
+    controller, handler, port = tls_server(ca, "ssl")
+    try:
+        cfg_path = write_toml(tmp_path / "digest.toml", {
+            "store": {"path": str(tmp_path / "s.sqlite")},
+            "smtp": {"host": "127.0.0.1", "port": port, "security": "ssl",
+                     "username": "digest"}})  # no ca_file: the system store does not know it
+        from msdigest import config as config_mod
+        cfg = config_mod.load(cfg_path, env={"MSDIGEST_SMTP_PASSWORD": "s3cret"})
+        with Store.open(cfg.store_path) as store:
+            collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
+            subscribers(store, 2)
+            report = send(store, cfg, PERIOD, SECRET)
+        assert "TLS failed" in report.stopped and "CERTIFICATE_VERIFY_FAILED" in report.stopped
+        assert handler.received == []
+    finally:
+        controller.stop()
+
+
+# --- faults -------------------------------------------------------------------------------
+
+
+class ChaosHandler(SmtpHandler):
+    """Refuses with 451/421 and drops connections at random, before accepting a message."""
+
+    def __init__(self, seed: int, rate: float) -> None:
+        super().__init__()
+        self.rng = random.Random(seed)
+        self.rate = rate
+        self.faults: Counter[str] = Counter()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Envelope, address: str,
+                          options: list[str]) -> str:
+        if self.rng.random() < self.rate:
+            self.faults["451 at RCPT"] += 1
+            return "451 4.3.0 Try again later"
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        roll = self.rng.random()
+        if roll < self.rate:
+            self.faults["dropped during DATA"] += 1
+            server.transport.close()
+            return "250 never seen"
+        if roll < 2 * self.rate:
+            self.faults["421 at DATA"] += 1
+            return "421 4.3.2 Closing connection"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_chaos_server_still_delivers_everyone_exactly_once(
+        make_config: Callable[..., Config]) -> None:
+    from msdigest.demo import free_port
+    handler = ChaosHandler(seed=1234, rate=0.12)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        server = SmtpServer("127.0.0.1", port, handler, controller)
+        cfg = make_config(smtp=server, smtp_extra={"max_attempts": 10, "concurrency": 4,
+                                                   "reconnect_after": 7})
+        with Store.open(cfg.store_path) as store:
+            collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
+            subs = subscribers(store, 150)
+            report = send(store, cfg, PERIOD, SECRET)
+            counts = Counter(r.recipients[0] for r in handler.received)
+            assert sum(handler.faults.values()) > 30, handler.faults  # it really was chaotic
+            assert report.sent == 150 and report.failed == 0
+            assert counts == Counter(s.email for s in subs)  # each exactly once
+            assert store.delivery_counts(PERIOD) == {"sent": 150}
+    finally:
+        controller.stop()
+
+
+def test_repeated_permanent_failures_mark_a_subscriber_bounced(
+        loaded: tuple[Config, Store], smtp_server: SmtpServer) -> None:
+    cfg, store = loaded
+    subscribers(store, 3)
+    smtp_server.handler.refuse["reader0001@example.org"] = "550 5.1.1 Mailbox unavailable"
+    for period in ("2026-08", "2026-09"):
+        assert send(store, cfg, period, SECRET).failed == 1
+    assert store.subscriber("reader0001@example.org").status == "active"  # type: ignore
+    report = send(store, cfg, "2026-10", SECRET)  # the third refusal (bounce_after = 3)
+    assert report.bounced == 1
+    assert store.subscriber("reader0001@example.org").status == "bounced"  # type: ignore
+
+
+def test_rate_limiter_spaces_sends_and_holds_an_hourly_quota() -> None:
+    clock = [100.0]
+    limiter = Limiter(per_second=4, per_hour=10, clock=lambda: clock[0])
+    starts = [limiter.reserve() - 100 for _ in range(12)]
+    assert starts[:10] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25]
+    assert starts[10:] == [3600.0, 3600.25]  # the 11th waits for the hour to roll over
+    clock[0] = 100 + 5000.0  # a late caller is not held back by old bookings
+    assert limiter.reserve() == 5100.0
+
+
+# --- crashes and signals, with real processes ---------------------------------------------
+
+
+class SlowHandler(SmtpHandler):
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        await asyncio.sleep(0.01)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def slow_server() -> Iterator[SmtpServer]:
+    from msdigest.demo import free_port
+    handler = SlowHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    server = SmtpServer("127.0.0.1", port, handler, controller)
+    yield server
+    server.stop()
+
+
+def cli(cfg: Config, *args: str) -> list[str]:
+    return [sys.executable, "-m", "msdigest.cli", "--config", cfg.source, *args]
+
+
+ENV = {**os.environ, "MSDIGEST_SECRET": "k", "PYTHONUNBUFFERED": "1"}
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_kill_9_then_send_again_delivers_everyone_once(
+        make_config: Callable[..., Config], slow_server: SmtpServer) -> None:
+    cfg = make_config(smtp=slow_server, smtp_extra={"concurrency": 4})
+    with Store.open(cfg.store_path) as store:
+        collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
+        subs = subscribers(store, 300)
+    proc = subprocess.Popen(cli(cfg, "send", "--period", PERIOD), env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(slow_server.handler.received) >= 60)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        proc.kill()
+    at_kill = len(slow_server.handler.received)
+    assert at_kill < 300  # killed mid-send
+    again = subprocess.run(cli(cfg, "send", "--period", PERIOD), env=ENV, capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    counts = Counter(r.recipients[0] for r in slow_server.handler.received)
+    assert set(counts) == {s.email for s in subs}  # nobody skipped
+    twice = {email for email, n in counts.items() if n > 1}
+    assert all(n <= 2 for n in counts.values())
+    assert len(twice) <= 4  # at most one per connection
+    with Store.open(cfg.store_path) as store:
+        flagged = {d.email for d in store.deliveries(PERIOD) if d.duplicate}
+        assert store.delivery_counts(PERIOD) == {"sent": 300}
+    assert twice <= flagged and len(flagged) <= 4
+    for email in twice:
+        ids = {r.message["Message-ID"] for r in slow_server.handler.to(email)}
+        assert len(ids) == 1  # the second copy carries the first one's Message-ID
+    status = subprocess.run(cli(cfg, "status", "--period", PERIOD), env=ENV,
+                            capture_output=True, text=True, timeout=60)
+    for email in flagged:
+        assert f"possibly duplicated: {email}" in status.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_finishes_in_flight_messages_and_the_next_send_resumes(
+        sig: signal.Signals, make_config: Callable[..., Config],
+        slow_server: SmtpServer) -> None:
+    cfg = make_config(smtp=slow_server, smtp_extra={"concurrency": 4})
+    with Store.open(cfg.store_path) as store:
+        collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
+        subs = subscribers(store, 300)
+    proc = subprocess.Popen(cli(cfg, "send", "--period", PERIOD), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(slow_server.handler.received) >= 40)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "sent now" in out
+    with Store.open(cfg.store_path) as store:
+        counts = store.delivery_counts(PERIOD)
+        assert "sending" not in counts  # every message in flight was recorded
+        assert counts["sent"] == len(slow_server.handler.received) < 300
+    again = subprocess.run(cli(cfg, "send", "--period", PERIOD), env=ENV, capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert Counter(r.recipients[0] for r in slow_server.handler.received) == Counter(
+        s.email for s in subs)
+
+
+def test_status_shows_states_and_reasons(loaded: tuple[Config, Store],
+                                         smtp_server: SmtpServer) -> None:
+    cfg, store = loaded
+    subscribers(store, 4)
+    smtp_server.handler.refuse["reader0003@example.org"] = "550 5.7.1 Policy rejection"
+    send(store, cfg, PERIOD, SECRET)
+    run = subprocess.run(cli(cfg, "status", "--period", PERIOD), env=ENV,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0
+    assert re.search(r"sent\s*│\s*3", run.stdout) and re.search(r"failed\s*│\s*1", run.stdout)
+    assert "failed: reader0003@example.org: 550 5.7.1 Policy rejection" in run.stdout

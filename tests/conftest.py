@@ -173,6 +173,8 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
     def make(feeds: list[str] | None = None, smtp: SmtpServer | None = None,
              smtp_extra: dict[str, Any] | None = None, **tables: dict[str, Any]) -> Config:
         tables.setdefault("store", {"path": str(tmp_path / "store.sqlite")})
+        # Approval has tests of its own; elsewhere an issue may go out unapproved.
+        tables.setdefault("digest", {"require_approval": False})
         if smtp is not None:
             tables["smtp"] = {"host": smtp.host, "port": smtp.port, "security": "none",
                               "retry_base_seconds": 0.01, **tables.get("smtp", {}),

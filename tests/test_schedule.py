@@ -47,7 +47,7 @@ def crons(collect_hour: int = 3, send_hour: int = 4) -> dict[str, str]:
 
 
 def service_config(tmp_path: Path, smtp: SmtpServer | None = None, grace_hours: float = 12,
-                   **schedule_keys: str) -> Path:
+                   require_approval: bool = False, **schedule_keys: str) -> Path:
     """A config whose one feed is a file with three summaries dated last month."""
     _, mid = last_month()
     items = [{"title": f"Summary {n}", "link": f"https://t.example.org/s/{n}",
@@ -58,6 +58,7 @@ def service_config(tmp_path: Path, smtp: SmtpServer | None = None, grace_hours: 
     feed.write_text(rss(items), "utf-8")
     tables: dict[str, dict[str, object]] = {
         "store": {"path": str(tmp_path / "store.sqlite")},
+        "digest": {"require_approval": require_approval},
         "schedule": {**crons(), "timezone": "UTC", "grace_hours": grace_hours,
                      **schedule_keys},
     }
@@ -398,3 +399,40 @@ def test_sync_jobs_keeps_a_missed_run_unless_the_cron_changes(tmp_path: Path) ->
         assert moved[job_id][1] != after[job_id][1]
         local = moved[job_id][1].astimezone(berlin.tz)
         assert (local.hour, local.minute) == (after[job_id][1].hour, after[job_id][1].minute)
+
+
+# --- approval -----------------------------------------------------------------------------
+
+
+def test_scheduled_send_refuses_an_unapproved_issue_and_says_so(
+        tmp_path: Path, smtp_server: SmtpServer, services: Callable[[Path], Service]) -> None:
+    from msdigest import editorial
+    from msdigest.collect import collect_feed
+
+    config = service_config(tmp_path, smtp_server, require_approval=True)
+    import_subscribers(config, tmp_path)
+    path = store_path(tmp_path)
+    cfg = config_mod.load(config, env={})
+    with Store.open(path) as store:
+        collect_feed(store, cfg.feeds[0].url, cfg.base_dir, cfg.tz)
+    period, _ = last_month()
+    first = services(config)
+    first.wait_running()
+    first.stop()
+
+    miss(path, timedelta(minutes=5), ("send",))
+    second = services(config)
+    second.wait_for(lambda: any(o for _, o in runs(path)), 15, "a finished send run")
+    second.stop()
+    assert runs(path) == [(f"send {period}", "refused")]
+    assert f"the {period} issue has not been approved" in second.output()
+    assert smtp_server.handler.received == []
+
+    with Store.open(path) as store:
+        editorial.approve(store, cfg, period, "Editor Eve")
+    miss(path, timedelta(minutes=5), ("send",))
+    third = services(config)
+    third.wait_for(lambda: len([o for _, o in runs(path) if o]) == 2, 15, "a second send run")
+    third.stop()
+    assert runs(path)[-1] == (f"send {period}", "ok")
+    assert len(smtp_server.handler.received) == len(ACTIVE)

@@ -27,18 +27,20 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__, preview, schedule
+from . import __version__, editorial, preview, schedule
 from . import config as config_mod
 from .collect import FeedReport, collect_feed
-from .compose import PeriodError, compose, parse_period
+from .compose import PeriodError, compose, parse_period, select
 from .config import Config, ConfigError
-from .deliver import DeliveryError, Report, dry_run, send
+from .deliver import DeliveryError, Report, dry_run, send, send_test
+from .editorial import EditError, NotApproved
+from .model import Issue
 from .store import Store
 from .subscribers import CsvError, import_file
 from .themes import explain
 from .unsubscribe import ephemeral_secret
 
-OK, ERROR, USAGE, PARTIAL, INTERRUPTED = 0, 1, 2, 3, 130
+OK, ERROR, USAGE, PARTIAL, REFUSED, INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 EPILOG = """\
 exit codes:
@@ -47,6 +49,7 @@ exit codes:
   2    bad command line or config file (the message names the key and file)
   3    done in part: some feeds, rows or messages had problems (listed above);
        the rest went through, and running the command again is safe
+  4    refused: the issue is not approved, or changed since it was approved
   130  interrupted (Ctrl-C); running the command again resumes
 
 config: --config PATH, else $MSDIGEST_CONFIG, else ./digest.toml, else the embedded
@@ -55,8 +58,10 @@ MSDIGEST_SMTP_PASSWORD (SMTP login) and MSDIGEST_SECRET (signs unsubscribe links
 
 typical month:
   msdigest collect                          # also runs daily under `msdigest run`
-  msdigest preview --period 2026-07 --out preview/
-  msdigest send --period 2026-07 --dry-run --outbox outbox/
+  msdigest preview --period 2026-07 --out preview/     # or --serve
+  msdigest issue exclude --period 2026-07 3f9c2a       # editorial changes, if any
+  msdigest send-test --period 2026-07 --to editor@example.org
+  msdigest approve --period 2026-07 --by "Editor Name"
   msdigest send --period 2026-07
 """
 
@@ -253,6 +258,83 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     return OK if report.complete and not report.failed else PARTIAL
 
 
+def cmd_issue(cfg: Config, args: argparse.Namespace) -> int:
+    period = args.period
+    with Store.open(cfg.store_path) as store:
+        if args.action == "show":
+            issue = compose(store, cfg, period)
+            show_issue(store, cfg, issue)
+            return OK
+        if args.action in ("exclude", "restore"):
+            for ref in args.ids:
+                placed = editorial.exclude(store, cfg, period, ref, args.action == "exclude")
+                say(f"{args.action}d {placed.summary.id}  {placed.summary.title}")
+        elif args.action == "move":
+            placed = editorial.move(store, cfg, period, args.id, args.theme)
+            say(f"moved {placed.summary.id} to {args.theme}  {placed.summary.title}")
+        elif args.action in ("pin", "unpin"):
+            placed = editorial.pin(store, cfg, period, args.id, args.action == "pin")
+            say(f"{args.action}ned {placed.summary.id}  {placed.summary.title}")
+        elif args.action == "intro":
+            text = Path(args.file).read_text("utf-8") if args.file else (args.text or "")
+            editorial.set_intro(store, period, "" if args.clear else text)
+            say("intro note cleared" if args.clear or not text.strip() else "intro note saved")
+        elif args.action == "subject":
+            editorial.set_subject(store, cfg, period, "" if args.clear else args.text or "")
+            say(f"subject: {compose(store, cfg, period).subject}")
+        approval = editorial.approval(store, period)
+        if approval and approval.content_hash != editorial.content_hash(
+                compose(store, cfg, period)):
+            say(f"note: this changes the issue {approval.by} approved; approve it again "
+                "before sending")
+    return OK
+
+
+def show_issue(store: Store, cfg: Config, issue: Issue) -> None:
+    say(f"issue {issue.period}: {issue.subject}")
+    if issue.intro:
+        say(f"intro note: {issue.intro}")
+    chosen, excluded = select(store, cfg, issue.period)
+    marks = {p.summary.id: p for p in chosen}
+    for section in issue.sections:
+        say(f"\n{section.title} ({len(section.items)})")
+        for item in section.items:
+            p = marks[item.id]
+            flags = [f for f, on in (("pinned", p.pinned), ("moved", p.moved),
+                                      ("weak match", p.weak)) if on]
+            say(f"  {item.id}  {item.published:%Y-%m-%d}  {item.title}"
+                + (f"  [{', '.join(flags)}]" if flags else ""))
+    if excluded:
+        say("\nexcluded (msdigest issue restore --period ... ID):")
+        for p in excluded:
+            say(f"  {p.summary.id}  {p.summary.title}")
+    approval = editorial.approval(store, issue.period)
+    if approval is None:
+        say("\nnot approved yet")
+    elif approval.content_hash == editorial.content_hash(issue):
+        say(f"\napproved by {approval.by} at {approval.at}")
+    else:
+        say(f"\nchanged since {approval.by} approved it at {approval.at}")
+
+
+def cmd_approve(cfg: Config, args: argparse.Namespace) -> int:
+    with Store.open(cfg.store_path) as store:
+        issue, digest = editorial.approve(store, cfg, args.period, args.by)
+    say(f"approved the {args.period} issue ({issue.count} summaries, content "
+        f"{digest[:12]}) by {args.by}: {issue.subject}")
+    return OK
+
+
+def cmd_send_test(cfg: Config, args: argparse.Namespace) -> int:
+    secret = _secret(required=False) or b""
+    with Store.open(cfg.store_path) as store:
+        results = send_test(store, cfg, args.period, secret, args.to)
+    for address, outcome in results:
+        say(f"{address}: {outcome}")
+    say("test messages are marked [TEST] and not recorded in the delivery ledger")
+    return OK if all(o == "sent" for _, o in results) else PARTIAL
+
+
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     with Store.open(cfg.store_path) as store:
         periods = [args.period] if args.period else store.issues()
@@ -366,6 +448,46 @@ def parser() -> argparse.ArgumentParser:
         return cmd
 
     c = add("collect", "read the feeds and store new or changed summaries", cmd_collect)
+
+    iss = add("issue", "an editor's changes to one issue: exclude, restore, move, pin, "
+              "intro note, subject", cmd_issue)
+    isub = iss.add_subparsers(dest="action", required=True)
+
+    def issue_cmd(name: str, help: str) -> argparse.ArgumentParser:
+        cmd = isub.add_parser(name, help=help, description=help)
+        cmd.add_argument("--period", required=True, metavar="YYYY-MM")
+        return cmd
+
+    issue_cmd("show", "the issue's summaries with their ids, marks and approval")
+    for name, help in (("exclude", "leave summaries out of the issue"),
+                       ("restore", "put excluded summaries back")):
+        issue_cmd(name, help).add_argument("ids", nargs="+", metavar="ID",
+                                           help="summary id (a unique prefix is enough)")
+    mv = issue_cmd("move", "put a summary under another theme")
+    mv.add_argument("id", metavar="ID")
+    mv.add_argument("theme", metavar="THEME")
+    for name, help in (("pin", "show a summary first in its section"),
+                       ("unpin", "undo pin")):
+        issue_cmd(name, help).add_argument("id", metavar="ID")
+    note = issue_cmd("intro", "a note (Markdown) shown at the top of the issue")
+    src = note.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="the note itself")
+    src.add_argument("--file", help="read the note from this Markdown file")
+    src.add_argument("--clear", action="store_true", help="remove the note")
+    subj = issue_cmd("subject", "this issue's subject instead of [digest] subject")
+    sgroup = subj.add_mutually_exclusive_group(required=True)
+    sgroup.add_argument("--text", help="the subject; {count}, {month}... allowed")
+    sgroup.add_argument("--clear", action="store_true", help="back to [digest] subject")
+
+    ap = add("approve", "record that NAME approved the issue as it stands now", cmd_approve)
+    ap.add_argument("--period", required=True, metavar="YYYY-MM")
+    ap.add_argument("--by", required=True, metavar="NAME", help="who approves")
+
+    stest = add("send-test", "send the issue to some addresses only, marked [TEST], not "
+                "recorded", cmd_send_test)
+    stest.add_argument("--period", required=True, metavar="YYYY-MM")
+    stest.add_argument("--to", required=True, action="append", metavar="ADDR",
+                       help="recipient (repeatable)")
     c.add_argument("--feed", action="append", metavar="URL_OR_PATH",
                    help="collect this feed instead of the configured ones (repeatable)")
 
@@ -432,7 +554,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc), USAGE)
     except PeriodError as exc:
         return fail(str(exc), USAGE)
-    except (CsvError, DeliveryError, FileNotFoundError) as exc:
+    except NotApproved as exc:
+        return fail(str(exc), REFUSED)
+    except (CsvError, DeliveryError, FileNotFoundError, EditError) as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
         errors.print("interrupted", markup=False)

@@ -9,6 +9,7 @@ or repeated send delivers exactly the same issue.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
 
 from .config import Config
@@ -64,45 +65,77 @@ def fill(template: str, cfg: Config, period: str, count: int) -> str:
                            summaries="summary" if count == 1 else "summaries", period=period)
 
 
-def _item(summary: Summary, theme: str, cfg: Config) -> Item:
-    return Item(summary.id, summary.title, summary.link, summary.published,
-                teaser(summary.text, cfg.digest.teaser_chars), theme)
+@dataclass(frozen=True)
+class Placed:
+    """A summary chosen for an issue, with its theme and the editor's marks."""
+
+    summary: Summary
+    theme: str
+    pinned: bool = False
+    moved: bool = False  # the theme was set by an editor
+    weak: bool = False  # the theme rules matched only weakly
 
 
-def build(cfg: Config, period: str, placed: list[tuple[Summary, str]]) -> Issue:
-    """Pure: sections in theme order, newest first within a section."""
+def _item(p: Placed, cfg: Config) -> Item:
+    s = p.summary
+    return Item(s.id, s.title, s.link, s.published, teaser(s.text, cfg.digest.teaser_chars),
+                p.theme, p.pinned)
+
+
+def build(cfg: Config, period: str, placed: list[Placed], intro: str = "",
+          subject: str = "") -> Issue:
+    """Pure: sections in theme order; pinned first, then newest first, in each."""
     sections = []
     for theme in cfg.themes:
-        items = [_item(s, t, cfg) for s, t in placed if t == theme.id]
-        items.sort(key=lambda i: (i.published, i.id), reverse=True)
+        items = [_item(p, cfg) for p in placed if p.theme == theme.id]
+        items.sort(key=lambda i: (i.pinned, i.published, i.id), reverse=True)
         sections.append(Section(theme.id, theme.title, tuple(items)))
     count = sum(len(s.items) for s in sections)
-    return Issue(period, month_name(period), fill(cfg.digest.subject, cfg, period, count),
-                 fill(cfg.digest.preheader, cfg, period, count), tuple(sections))
+    template = subject or cfg.digest.subject
+    return Issue(period, month_name(period), fill(template, cfg, period, count),
+                 fill(cfg.digest.preheader, cfg, period, count), tuple(sections), intro,
+                 template)
 
 
-def select(store: Store, cfg: Config, period: str) -> list[tuple[Summary, str]]:
-    """The issue's summaries with their themes: frozen if already sent, else fresh."""
-    frozen = store.frozen_items(period)
-    if frozen is not None:
-        by_id = {s.id: s for s in store.summaries(sid for sid, _ in frozen)}
-        known = set(cfg.theme_ids)
-        catch_all = next(t.id for t in cfg.themes if t.catch_all)
-        return [(by_id[sid], theme if theme in known else catch_all)
-                for sid, theme in frozen if sid in by_id]
+def candidates(store: Store, cfg: Config, period: str) -> list[Placed]:
+    """What the theme rules and dates give, before the editor's changes."""
     start, end = month_bounds(period, cfg.tz)
     late_since = store.previous_issue_frozen_at(period)
-    return [(s, classify(s, cfg.themes).theme)
-            for s in store.candidates(start, end, late_since)]
+    placed = []
+    for s in store.candidates(start, end, late_since):
+        decision = classify(s, cfg.themes)
+        placed.append(Placed(s, decision.theme, weak=decision.weak))
+    return placed
+
+
+def select(store: Store, cfg: Config, period: str) -> tuple[list[Placed], list[Placed]]:
+    """(in the issue, excluded by an editor): frozen if already sent, else fresh."""
+    known = set(cfg.theme_ids)
+    catch_all = next(t.id for t in cfg.themes if t.catch_all)
+    frozen = store.frozen_items(period)
+    if frozen is not None:
+        by_id = {s.id: s for s in store.summaries(sid for sid, _, _ in frozen)}
+        return [Placed(by_id[sid], theme if theme in known else catch_all, pinned)
+                for sid, theme, pinned in frozen if sid in by_id], []
+    edits = store.edits(period)
+    chosen, excluded = [], []
+    for p in candidates(store, cfg, period):
+        out, theme, pinned = edits.get(p.summary.id, (False, None, False))
+        if theme in known and theme != p.theme:
+            p = replace(p, theme=theme, moved=True, weak=False)
+        p = replace(p, pinned=pinned)
+        (excluded if out else chosen).append(p)
+    return chosen, excluded
 
 
 def compose(store: Store, cfg: Config, period: str) -> Issue:
     parse_period(period)
-    return build(cfg, period, select(store, cfg, period))
+    intro, subject = store.notes(period)
+    return build(cfg, period, select(store, cfg, period)[0], intro, subject)
 
 
 def freeze(store: Store, cfg: Config, issue: Issue) -> None:
     """Record the issue's content before sending, if not done already."""
     if store.frozen_items(issue.period) is None:
-        items = [(i.id, i.theme) for s in issue.sections for i in s.items]
+        items = [(i.id, i.theme, i.pinned) for s in issue.sections for i in s.items]
         store.freeze_issue(issue.period, issue.subject, items)

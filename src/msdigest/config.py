@@ -90,6 +90,7 @@ class Digest:
     disclaimer: str
     caveats: tuple[str, ...]
     archive_url: str
+    require_approval: bool
 
     def view_url(self, period: str) -> str:
         """The issue's web version, written by `msdigest archive`."""
@@ -150,7 +151,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     "unsubscribe": {"base_url": _STR, "mailto": _STR},
     "digest": {
         "subject": _STR, "preheader": _STR, "teaser_chars": _INT, "templates": _STR,
-        "disclaimer": _STR, "caveats": _STRS, "archive_url": _STR,
+        "disclaimer": _STR, "caveats": _STRS, "archive_url": _STR, "require_approval": _BOOL,
     },
     "schedule": {"collect": _STR, "send": _STR, "timezone": _STR, "grace_hours": _NUM},
 }
@@ -335,7 +336,8 @@ def _build(data: dict[str, Any], src: str, base_dir: Path, env: dict[str, str]) 
         ),
         unsubscribe=Unsubscribe(un["base_url"].rstrip("/"), un["mailto"]),
         digest=Digest(dg["subject"], dg["preheader"], dg["teaser_chars"], dg["templates"],
-                      dg["disclaimer"], tuple(dg["caveats"]), dg["archive_url"]),
+                      dg["disclaimer"], tuple(dg["caveats"]), dg["archive_url"],
+                      dg["require_approval"]),
         schedule=Schedule(sc["collect"], sc["send"], sc["timezone"], sc["grace_hours"]),
         themes=tuple(themes),
     )

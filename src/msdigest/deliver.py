@@ -22,6 +22,7 @@ import smtplib
 import ssl
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
 
+from . import editorial
 from .compose import compose, freeze
 from .config import Config, Smtp
 from .message import Prepared, message_id
@@ -287,11 +289,13 @@ class Plan:
 
 
 def plan(store: Store, cfg: Config, period: str, secret: bytes, freeze_it: bool) -> Plan:
+    """Compose the issue; for a real send, check its approval and freeze it."""
     issue = compose(store, cfg, period)
     if issue.count == 0:
         raise DeliveryError(f"the {period} issue has no summaries; nothing to send "
                             "(run `msdigest collect` first, or check the period)")
     if freeze_it:
+        editorial.check(store, issue, cfg.digest.require_approval)
         freeze(store, cfg, issue)
     return Plan(cfg, issue, secret, now())
 
@@ -542,3 +546,30 @@ def dry_run(store: Store, cfg: Config, period: str, secret: bytes, outbox: Path,
 
 def _safe(email: str) -> str:
     return "".join(c if c.isalnum() or c in "@.-_" else "_" for c in email)
+
+
+def send_test(store: Store, cfg: Config, period: str, secret: bytes, addresses: list[str]
+              ) -> list[tuple[str, str]]:
+    """Send the issue to these addresses only, subject marked [TEST]; never in the ledger.
+
+    An address on the list gets its own theme choices; any other gets every theme.
+    Returns (address, "sent" or the failure) per address.
+    """
+    p = plan(store, cfg, period, secret, freeze_it=False)
+    p.subject_prefix = "[TEST] "
+    mailer = Mailer(cfg.smtp)
+    sender = parseaddr(cfg.site.sender)[1]
+    results = []
+    try:
+        for address in addresses:
+            sub = store.subscriber(address) or Subscriber(address.lower(), "", (), "active")
+            msgid = message_id(cfg, period, f"{address}\0{uuid.uuid4()}", "test.")
+            try:
+                mailer.ready()
+                mailer.send(sender, address, p.message(sub, msgid))
+                results.append((address, "sent"))
+            except (TemporaryFailure, PermanentFailure, ServerUnavailable) as exc:
+                results.append((address, str(exc)))
+    finally:
+        mailer.close()
+    return results

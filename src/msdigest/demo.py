@@ -18,7 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
-from . import bundled, preview
+from . import bundled, editorial, preview
 from . import config as config_mod
 from .collect import collect_feed
 from .compose import compose
@@ -92,6 +92,7 @@ def run(config_path: str | None = None, folder: Path | None = None) -> DemoResul
             issue = compose(store, cfg, period)
             secret = secrets.token_bytes(32)
             files = preview.write(cfg, issue, folder / "preview", secret)
+            editorial.approve(store, cfg, period, "msdigest demo")
             report = send(store, cfg, period, secret)
         deadline = time.monotonic() + 10
         while handler.count < report.sent and time.monotonic() < deadline:

@@ -51,6 +51,7 @@ class Item:
     published: datetime
     teaser: str
     theme: str
+    pinned: bool = False  # an editor put it first in its section
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class Issue:
     subject: str
     preheader: str
     sections: tuple[Section, ...]  # every theme, in config order, empty ones included
+    intro: str = ""  # the editor's note, Markdown
+    subject_template: str = ""  # the editor's subject, else [digest] subject
 
     @property
     def count(self) -> int:

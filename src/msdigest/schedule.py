@@ -26,6 +26,7 @@ from .collect import collect_feed
 from .compose import previous_period
 from .config import Config, cron_trigger
 from .deliver import DeliveryError, send
+from .editorial import NotApproved
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ def send_job(config_path: str | None, period: str | None = None) -> str:
             return detail
         try:
             report = send(store, cfg, period, secret)
+        except NotApproved as exc:
+            store.finish_run(run, "refused", str(exc))
+            log.error("send %s refused: %s", period, exc)
+            return str(exc)
         except DeliveryError as exc:
             store.finish_run(run, "error", str(exc))
             log.error("send %s: %s", period, exc)

@@ -66,7 +66,30 @@ CREATE TABLE IF NOT EXISTS issue_items (
     summary_id TEXT NOT NULL REFERENCES summaries(id),
     theme TEXT NOT NULL,
     position INTEGER NOT NULL,
+    pinned INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (period, summary_id)
+);
+CREATE TABLE IF NOT EXISTS issue_edits (
+    period TEXT NOT NULL,
+    summary_id TEXT NOT NULL,
+    excluded INTEGER NOT NULL DEFAULT 0,
+    theme TEXT,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    changed_at TEXT NOT NULL,
+    PRIMARY KEY (period, summary_id)
+);
+CREATE TABLE IF NOT EXISTS issue_notes (
+    period TEXT PRIMARY KEY,
+    intro TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT '',
+    changed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    period TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    approved_by TEXT NOT NULL,
+    approved_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     period TEXT NOT NULL,
@@ -322,21 +345,68 @@ class Store:
 
     # --- issues ------------------------------------------------------------------------
 
-    def frozen_items(self, period: str) -> list[tuple[str, str]] | None:
-        """(summary_id, theme) in order for an issue already frozen for sending."""
-        if not self.db.execute("SELECT 1 FROM issues WHERE period=?", (period,)).fetchone():
+    def frozen_items(self, period: str) -> list[tuple[str, str, bool]] | None:
+        """(summary_id, theme, pinned) in order for an issue already frozen for sending."""
+        if not self.is_frozen(period):
             return None
         rows = self.db.execute(
-            "SELECT summary_id, theme FROM issue_items WHERE period=? ORDER BY position",
-            (period,))
-        return [(r["summary_id"], r["theme"]) for r in rows]
+            "SELECT summary_id, theme, pinned FROM issue_items WHERE period=? "
+            "ORDER BY position", (period,))
+        return [(r["summary_id"], r["theme"], bool(r["pinned"])) for r in rows]
 
-    def freeze_issue(self, period: str, subject: str, items: list[tuple[str, str]]) -> None:
+    def is_frozen(self, period: str) -> bool:
+        return self.db.execute("SELECT 1 FROM issues WHERE period=?",
+                               (period,)).fetchone() is not None
+
+    def freeze_issue(self, period: str, subject: str,
+                     items: list[tuple[str, str, bool]]) -> None:
         """Fix an issue's content before its first message goes out."""
         with self.transaction() as db:
             db.execute("INSERT INTO issues VALUES (?,?,?)", (period, iso(now()), subject))
-            db.executemany("INSERT INTO issue_items VALUES (?,?,?,?)",
-                           [(period, sid, theme, i) for i, (sid, theme) in enumerate(items)])
+            db.executemany("INSERT INTO issue_items VALUES (?,?,?,?,?)",
+                           [(period, sid, theme, i, int(pinned))
+                            for i, (sid, theme, pinned) in enumerate(items)])
+
+    # --- editorial changes and approvals ----------------------------------------------
+
+    def edits(self, period: str) -> dict[str, tuple[bool, str | None, bool]]:
+        """summary_id -> (excluded, theme override, pinned)."""
+        rows = self.db.execute("SELECT * FROM issue_edits WHERE period=?", (period,))
+        return {r["summary_id"]: (bool(r["excluded"]), r["theme"], bool(r["pinned"]))
+                for r in rows}
+
+    def set_edit(self, period: str, summary_id: str, **change: object) -> None:
+        current = self.edits(period).get(summary_id, (False, None, False))
+        excluded, theme, pinned = (change.get("excluded", current[0]),
+                                   change.get("theme", current[1]),
+                                   change.get("pinned", current[2]))
+        self.db.execute(
+            "INSERT OR REPLACE INTO issue_edits VALUES (?,?,?,?,?,?)",
+            (period, summary_id, int(bool(excluded)), theme, int(bool(pinned)), iso(now())))
+
+    def notes(self, period: str) -> tuple[str, str]:
+        """(intro in Markdown, subject override) for an issue; empty when unset."""
+        row = self.db.execute("SELECT intro, subject FROM issue_notes WHERE period=?",
+                              (period,)).fetchone()
+        return (row["intro"], row["subject"]) if row else ("", "")
+
+    def set_notes(self, period: str, intro: str | None = None,
+                  subject: str | None = None) -> None:
+        old_intro, old_subject = self.notes(period)
+        self.db.execute("INSERT OR REPLACE INTO issue_notes VALUES (?,?,?,?)",
+                        (period, old_intro if intro is None else intro,
+                         old_subject if subject is None else subject, iso(now())))
+
+    def approve(self, period: str, content_hash: str, by: str) -> None:
+        self.db.execute("INSERT INTO approvals (period, content_hash, approved_by, approved_at)"
+                        " VALUES (?,?,?,?)", (period, content_hash, by, iso(now())))
+
+    def approval(self, period: str) -> tuple[str, str, str] | None:
+        """The latest (content_hash, approved_by, approved_at) for an issue."""
+        row = self.db.execute(
+            "SELECT content_hash, approved_by, approved_at FROM approvals WHERE period=? "
+            "ORDER BY id DESC LIMIT 1", (period,)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
 
     def previous_issue_frozen_at(self, period: str) -> datetime | None:
         row = self.db.execute(

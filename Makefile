@@ -9,6 +9,14 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint bench clean browser
 
+# The browser tests need Debian's chromium and chromedriver (never a downloaded browser);
+# apt-get runs only when one of them is missing, through sudo only when not root.
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# html-validate (npm, pinned in package-lock.json) checks the email HTML in the tests.
+NODE_STAMP := node_modules/.installed-stamp
+
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "msdigest needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +27,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/msdigest demo
 
-test: $(STAMP)
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+	  echo "installing Debian's chromium and chromium-driver for the browser tests"; \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	fi
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+test: $(STAMP) browser $(NODE_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest
 
@@ -31,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/send_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts dist build
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts dist build node_modules

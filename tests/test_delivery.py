@@ -167,6 +167,7 @@ def test_tls_and_auth(mode: str, ca: trustme.CA, tmp_path: Path) -> None:
         ca.cert_pem.write_to_path(str(ca_file))
         cfg_path = write_toml(tmp_path / "digest.toml", {
             "store": {"path": str(tmp_path / "s.sqlite")},
+            "digest": {"require_approval": False},
             "smtp": {"host": "127.0.0.1", "port": port, "security": mode,
                      "username": "digest", "ca_file": str(ca_file)}})
         from msdigest import config as config_mod
@@ -192,6 +193,7 @@ def test_untrusted_certificate_is_refused(ca: trustme.CA, tmp_path: Path) -> Non
     try:
         cfg_path = write_toml(tmp_path / "digest.toml", {
             "store": {"path": str(tmp_path / "s.sqlite")},
+            "digest": {"require_approval": False},
             "smtp": {"host": "127.0.0.1", "port": port, "security": "ssl",
                      "username": "digest"}})  # no ca_file: the system store does not know it
         from msdigest import config as config_mod

@@ -261,22 +261,29 @@ class Plan:
     subject_prefix: str = ""
     variants: dict[tuple[str, ...], Prepared] = field(default_factory=dict)
     rendered: dict[tuple[str, ...], Rendered] = field(default_factory=dict)
+    # premailer's CSS serializer (cssutils) keeps global state: one render at a time
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def key(self, themes: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(sorted(themes)) if themes else ()
 
     def render(self, themes: tuple[str, ...]) -> Rendered:
         key = self.key(themes)
-        if key not in self.rendered:
-            self.rendered[key] = render(self.cfg, self.issue, key)
-        return self.rendered[key]
+        with self.lock:
+            if key not in self.rendered:
+                self.rendered[key] = render(self.cfg, self.issue, key)
+            return self.rendered[key]
 
     def prepared(self, themes: tuple[str, ...]) -> Prepared:
         key = self.key(themes)
-        if key not in self.variants:
-            self.variants[key] = Prepared.of(self.cfg, self.render(key), self.when,
-                                             self.subject_prefix)
-        return self.variants[key]
+        found = self.variants.get(key)
+        if found is None:
+            rendered = self.render(key)
+            with self.lock:
+                found = self.variants.get(key) or Prepared.of(self.cfg, rendered, self.when,
+                                                              self.subject_prefix)
+                self.variants[key] = found
+        return found
 
     def message(self, sub: Subscriber, msgid: str | None = None) -> bytes:
         msgid = msgid or message_id(self.cfg, self.issue.period, sub.email,

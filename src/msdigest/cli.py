@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__, editorial, preview, schedule
+from . import __version__, archive, editorial, preview, schedule
 from . import config as config_mod
 from .collect import FeedReport, collect_feed
 from .compose import PeriodError, compose, parse_period, select
@@ -167,6 +167,13 @@ def _secret(required: bool) -> bytes | None:
 
 
 def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
+    parse_period(args.period)
+    if args.serve:
+        preview.serve(cfg, args.period, _secret(False) or b"", args.host, args.port,
+                      announce=say)
+        return OK
+    if not args.out:
+        return fail("preview needs --out DIR (files) or --serve (a page to check)", USAGE)
     with Store.open(cfg.store_path) as store:
         issue = compose(store, cfg, args.period)
     files = preview.write(cfg, issue, Path(args.out), _secret(False) or b"")
@@ -174,8 +181,7 @@ def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
     for s in issue.sections:
         table.add_row(s.title, str(len(s.items)))
     console.print(table)
-    say(f"wrote {files.html} ({files.html_bytes / 1024:.0f} KB), {files.text}, "
-                  f"{files.json}")
+    say(f"wrote {files.html} ({files.html_bytes / 1024:.0f} KB), {files.text}, {files.json}")
     for w in files.warnings:
         say(f"warning: {w}")
     return OK
@@ -333,6 +339,17 @@ def cmd_send_test(cfg: Config, args: argparse.Namespace) -> int:
         say(f"{address}: {outcome}")
     say("test messages are marked [TEST] and not recorded in the delivery ledger")
     return OK if all(o == "sent" for _, o in results) else PARTIAL
+
+
+def cmd_archive(cfg: Config, args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    with Store.open(cfg.store_path) as store:
+        entries = archive.write(store, cfg, out)
+    for e in entries:
+        say(f"{out / e.file}  {e.subject}")
+    say(f"{out / 'index.html'}  {len(entries)} issues; publish the folder at "
+        f"{cfg.digest.archive_url}/ for the emails' \"View in browser\" links")
+    return OK
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
@@ -497,9 +514,15 @@ def parser() -> argparse.ArgumentParser:
     ex = tsub.add_parser("explain", help="the terms that decided a summary's theme")
     ex.add_argument("id", help="summary id (as in issue.json; a unique prefix is enough)")
 
-    pv = add("preview", "write an issue as HTML, text and JSON for checking", cmd_preview)
+    pv = add("preview", "write an issue as HTML, text and JSON, or serve a page to check it",
+             cmd_preview)
     pv.add_argument("--period", required=True, metavar="YYYY-MM", help="the issue's month")
-    pv.add_argument("--out", required=True, metavar="DIR", help="folder for the files")
+    pv.add_argument("--out", metavar="DIR", help="folder for issue.html, issue.txt, issue.json")
+    pv.add_argument("--serve", action="store_true",
+                    help="serve the editor's page: phone and desktop views, text part, counts "
+                         "and warnings (reload after `msdigest issue ...` changes)")
+    pv.add_argument("--host", default="127.0.0.1", help="for --serve (default 127.0.0.1)")
+    pv.add_argument("--port", type=int, default=8025 + 100, help="for --serve (default 8125)")
 
     s = add("subscribers", "import subscribers from CSV, or count them", cmd_subscribers)
     ssub = s.add_subparsers(dest="action", required=True)
@@ -514,6 +537,10 @@ def parser() -> argparse.ArgumentParser:
                     help="write .eml files instead of sending; records nothing")
     sd.add_argument("--outbox", metavar="DIR", default="outbox",
                     help="folder for --dry-run (default: ./outbox)")
+
+    arc = add("archive", "write a static web copy of every sent issue and an index page",
+              cmd_archive)
+    arc.add_argument("--out", required=True, metavar="DIR", help="folder for the pages")
 
     st = add("status", "delivery counts and failures per issue, and recent scheduled runs",
              cmd_status)

@@ -149,8 +149,9 @@ def inline_css(document: str) -> str:
 
 
 def render(cfg: Config, issue: Issue, themes: tuple[str, ...] = (),
-           preview: bool = False) -> Rendered:
-    """Render the sections these themes choose (empty = all) with placeholders."""
+           preview: bool = False, web: bool = False) -> Rendered:
+    """Render the sections these themes choose (empty = all) with placeholders;
+    `web` renders the archive's copy, which has no personal parts."""
     sections: tuple[Section, ...] = issue.for_themes(themes)
     count = sum(len(s.items) for s in sections)
     # The editor's subject (`msdigest issue subject`) if set; counted for this variant.
@@ -175,6 +176,8 @@ def render(cfg: Config, issue: Issue, themes: tuple[str, ...] = (),
         "intro_links": editorial.intro_links(issue.intro) if issue.intro.strip() else [],
         "date": lambda dt: _longdate(dt, tz),
         "view_url": cfg.digest.view_url(issue.period),
+        "web": web,
+        "archive_index": f"{cfg.digest.archive_url.rstrip('/')}/index.html",
         "p": PLACEHOLDER,
         "preview": preview,
     }

@@ -44,10 +44,9 @@ test: $(STAMP) browser $(NODE_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
 
 bench: $(STAMP)
-	$(BIN)/python bench/send_bench.py
+	$(BIN)/python bench/send_bench.py --full
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts dist build node_modules

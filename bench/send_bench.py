@@ -38,7 +38,7 @@ TARGET_RATE_LIMIT_ERROR = 0.05
 
 
 def setup(n: int, port: int, concurrency: int, max_per_second: float, folder: Path) -> Any:
-    from msdigest import config
+    from msdigest import config, editorial
     from msdigest.collect import collect_feed
     from msdigest.store import Store
 
@@ -63,6 +63,7 @@ def setup(n: int, port: int, concurrency: int, max_per_second: float, folder: Pa
             "INSERT INTO subscribers VALUES (?,?,?,?,?,?,?)",
             ((f"reader{i:07d}@example.org", f"Reader {i}", choice(), "active", "bench",
               stamp, stamp) for i in range(n)))
+    editorial.approve(store, cfg, PERIOD, "bench")
     return cfg, store
 
 

@@ -117,7 +117,7 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     with Store.open(cfg.store_path) as store, progress_bar() as bar:
         task = bar.add_task("collecting", total=len(urls))
         for url in urls:
-            reports.append(collect_feed(store, url, cfg.base_dir, cfg.tz, cfg.smtp.timeout))
+            reports.append(collect_feed(store, url, cfg.base_dir, cfg.tz))
             bar.advance(task)
         total = store.count_summaries()
     for r in reports:
@@ -522,7 +522,7 @@ def parser() -> argparse.ArgumentParser:
                     help="serve the editor's page: phone and desktop views, text part, counts "
                          "and warnings (reload after `msdigest issue ...` changes)")
     pv.add_argument("--host", default="127.0.0.1", help="for --serve (default 127.0.0.1)")
-    pv.add_argument("--port", type=int, default=8025 + 100, help="for --serve (default 8125)")
+    pv.add_argument("--port", type=int, default=8125, help="for --serve (default 8125)")
 
     s = add("subscribers", "import subscribers from CSV, or count them", cmd_subscribers)
     ssub = s.add_subparsers(dest="action", required=True)

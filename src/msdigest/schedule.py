@@ -54,7 +54,7 @@ def collect_job(config_path: str | None) -> str:
     cfg = _config(config_path)
     with Store.open(cfg.store_path) as store:
         run = store.start_run("collect")
-        reports = [collect_feed(store, f.url, cfg.base_dir, cfg.tz, cfg.smtp.timeout)
+        reports = [collect_feed(store, f.url, cfg.base_dir, cfg.tz)
                    for f in cfg.feeds]
         failed = [r for r in reports if r.error]
         detail = "; ".join(f"{r.feed}: {r.error or f'{r.new} new, {r.updated} updated'}"

@@ -214,11 +214,13 @@ def main() -> int:
         print("\nrate limit ([smtp] max_per_second)")
         for limit in (200.0, 500.0):
             limited = measure("fast", int(limit * 6), args.concurrency, limit)
-            error = abs(limited["rate"] / limit - 1)
+            sink = limited["sink"]  # as the server sees it, first message to last
+            achieved = (sink["messages"] - 1) / sink["seconds"]
+            error = abs(achieved / limit - 1)
             good = error <= TARGET_RATE_LIMIT_ERROR
             ok &= good
             line(f"limit {limit:,.0f}/s, {int(limit * 6):,} messages",
-                 f"{limited['rate']:,.1f}/s ({error:.1%} off)",
+                 f"{achieved:,.1f}/s ({error:.1%} off)",
                  f"within {TARGET_RATE_LIMIT_ERROR:.0%}", good)
     elif args.subscribers >= 100000:
         good = fast["rss_mb"] <= TARGET_RSS_MB

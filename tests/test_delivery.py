@@ -398,3 +398,18 @@ def test_status_shows_states_and_reasons(loaded: tuple[Config, Store],
     assert run.returncode == 0
     assert re.search(r"sent\s*│\s*3", run.stdout) and re.search(r"failed\s*│\s*1", run.stdout)
     assert "failed: reader0003@example.org: 550 5.7.1 Policy rejection" in run.stdout
+
+
+def test_lines_starting_with_a_dot_survive_the_smtp_transfer(
+        loaded: tuple[Config, Store], smtp_server: SmtpServer) -> None:
+    from msdigest import editorial
+    cfg, store = loaded
+    subscribers(store, 2)
+    # A line that is only "." would end the DATA phase early if it were not dot-stuffed.
+    editorial.set_intro(store, PERIOD, "\\.\n\n\\.leading dot")
+    send(store, cfg, PERIOD, SECRET)
+    for received in smtp_server.handler.received:
+        text = received.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        lines = text.splitlines()
+        assert "." in lines and ".leading dot" in lines
+        assert "Unsubscribe" in text  # the message was not cut short

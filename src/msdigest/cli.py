@@ -365,10 +365,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             console.print(table)
             for d in store.deliveries(period, ("failed", "deferred", "sending")):
                 say(f"  {d.state}: {d.email}: {d.reason or 'interrupted'}")
-            for d in store.deliveries(period):
-                if d.duplicate:
-                    say(f"  possibly duplicated: {d.email} (Message-ID "
-                                  f"{d.message_id})")
+            for d in store.deliveries(period, duplicates=True):
+                say(f"  possibly duplicated: {d.email} (Message-ID {d.message_id})")
         runs = store.runs(10)
         if runs and not args.period:
             table = Table("job", "started", "outcome", "detail", title="recent scheduled runs")

@@ -18,6 +18,7 @@ import contextlib
 import heapq
 import logging
 import queue
+import re
 import smtplib
 import ssl
 import threading
@@ -109,6 +110,34 @@ def _code_reply(code: int, reply: bytes | str) -> str:
 
 # --- one SMTP connection ----------------------------------------------------------------
 
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def transaction(conn: smtplib.SMTP, sender: str, to: str, data: bytes) -> None:
+    """MAIL, RCPT, DATA for one recipient, raising smtplib's exceptions like sendmail.
+
+    Unlike `smtplib.sendmail` it does not parse the (already validated) addresses again
+    or run a regex over every message: `data` must be CRLF-terminated lines (ours are),
+    and dots are stuffed only when some line starts with one.
+    """
+    code, reply = conn.docmd("mail", f"FROM:<{sender}>")
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = conn.docmd("rcpt", f"TO:<{to}>")
+    if code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+    code, reply = conn.docmd("data")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    if data.startswith(b".") or b"\n." in data:
+        data = _LEADING_DOT.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    conn.send(data + b".\r\n")
+    code, reply = conn.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
+
 
 class Mailer:
     """One SMTP connection, opened lazily, renewed after `reconnect_after` messages."""
@@ -182,7 +211,7 @@ class Mailer:
         """Deliver one message; raises TemporaryFailure or PermanentFailure with the reply."""
         conn = self.conn or self.connect()
         try:
-            conn.sendmail(sender, [to], data)
+            transaction(conn, sender, to, data)
             self.sent_on_conn += 1
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(to, (550, b"recipient refused"))

@@ -18,6 +18,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
+from functools import lru_cache
 
 from .config import Config
 from .model import Subscriber
@@ -31,7 +32,12 @@ _FIELD_OF = {PLACEHOLDER[f]: f for f in FIELDS}
 
 
 def sender_domain(cfg: Config) -> str:
-    return parseaddr(cfg.site.sender)[1].rpartition("@")[2] or "localhost"
+    return _domain(cfg.site.sender)
+
+
+@lru_cache(maxsize=16)
+def _domain(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
 
 
 def message_id(cfg: Config, period: str, email: str, prefix: str = "") -> str:

@@ -424,11 +424,17 @@ class Store:
                               (period, email.lower())).fetchone()
         return Delivery(**dict(row)) if row else None
 
-    def deliveries(self, period: str, states: Iterable[str] | None = None) -> list[Delivery]:
-        rows = self.db.execute("SELECT * FROM deliveries WHERE period=? ORDER BY email",
-                               (period,))
-        wanted = set(states) if states is not None else None
-        return [Delivery(**dict(r)) for r in rows if wanted is None or r["state"] in wanted]
+    def deliveries(self, period: str, states: Iterable[str] | None = None,
+                   duplicates: bool = False) -> list[Delivery]:
+        """Ledger rows of an issue, optionally only in these states or possibly duplicated."""
+        query, args = "SELECT * FROM deliveries WHERE period=?", [period]
+        if states is not None:
+            wanted = list(states)
+            query += f" AND state IN ({','.join('?' * len(wanted))})"
+            args += wanted
+        if duplicates:
+            query += " AND duplicate = 1"
+        return [Delivery(**dict(r)) for r in self.db.execute(query + " ORDER BY email", args)]
 
     def delivered_emails(self, period: str, states: Iterable[str]) -> set[str]:
         marks = ",".join("?" * len(tuple(states)))

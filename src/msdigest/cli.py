@@ -169,8 +169,11 @@ def _secret(required: bool) -> bytes | None:
 def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
     parse_period(args.period)
     if args.serve:
-        preview.serve(cfg, args.period, _secret(False) or b"", args.host, args.port,
-                      announce=say)
+        try:
+            preview.serve(cfg, args.period, _secret(False) or b"", args.host, args.port,
+                          announce=say)
+        except OSError as exc:
+            return fail(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}")
         return OK
     if not args.out:
         return fail("preview needs --out DIR (files) or --serve (a page to check)", USAGE)
@@ -391,7 +394,10 @@ def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
     if secret is None:
         return fail(f"{config_mod.ENV_SECRET} is not set; it must be the key the emails "
                     "were signed with")
-    httpd = server(cfg, secret, args.host, args.port)
+    try:
+        httpd = server(cfg, secret, args.host, args.port)
+    except OSError as exc:
+        return fail(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}")
     say(f"serving unsubscribe and preference pages on http://{args.host}:"
                   f"{httpd.server_port}/ (put it behind {cfg.unsubscribe.base_url})")
     try:

@@ -85,7 +85,7 @@ def sample(cfg: Config, rendered: Rendered, secret: bytes) -> tuple[str, str]:
 
 
 def contents(cfg: Config, issue: Issue, secret: bytes) -> Contents:
-    page, text = sample(cfg, render(cfg, issue, preview=True), secret)
+    page, text = sample(cfg, render(cfg, issue), secret)
     return Contents(page, text,
                     json.dumps(issue_json(issue), indent=2, ensure_ascii=False) + "\n")
 

@@ -149,7 +149,7 @@ def inline_css(document: str) -> str:
 
 
 def render(cfg: Config, issue: Issue, themes: tuple[str, ...] = (),
-           preview: bool = False, web: bool = False) -> Rendered:
+           web: bool = False) -> Rendered:
     """Render the sections these themes choose (empty = all) with placeholders;
     `web` renders the archive's copy, which has no personal parts."""
     sections: tuple[Section, ...] = issue.for_themes(themes)
@@ -179,7 +179,6 @@ def render(cfg: Config, issue: Issue, themes: tuple[str, ...] = (),
         "web": web,
         "archive_index": f"{cfg.digest.archive_url.rstrip('/')}/index.html",
         "p": PLACEHOLDER,
-        "preview": preview,
     }
     document = env.get_template("email.html.j2").render(context)
     text = env.get_template("email.txt.j2").render(context)

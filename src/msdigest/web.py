@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -98,5 +99,12 @@ class _QuietHandler(WSGIRequestHandler):
         log.info("%s %s", self.address_string(), format % args)
 
 
+class ThreadingServer(ThreadingMixIn, WSGIServer):
+    """One thread per connection: a browser's idle preconnect must not block the rest."""
+
+    daemon_threads = True
+
+
 def server(cfg: Config, secret: bytes, host: str = "127.0.0.1", port: int = 8080) -> WSGIServer:
-    return make_server(host, port, App(cfg, secret), handler_class=_QuietHandler)
+    return make_server(host, port, App(cfg, secret), server_class=ThreadingServer,
+                       handler_class=_QuietHandler)

@@ -1,0 +1,101 @@
+"""The pages behind the email's links, as a subscriber uses them on a phone in Chromium."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from msdigest.config import Config
+from msdigest.store import Store
+from msdigest.subscribers import import_file
+from msdigest.unsubscribe import links
+from msdigest.web import server
+
+from .conftest import REPO, SECRET
+from .test_browser import driver, screenshot  # noqa: F401  (a fixture, and a helper)
+
+pytestmark = pytest.mark.browser
+
+MEASURE = """
+const r = el => el.getBoundingClientRect();
+return {
+  innerWidth: innerWidth, scrollWidth: document.documentElement.scrollWidth,
+  fontSizes: [...document.querySelectorAll('p, label, button, a')].map(
+    el => parseFloat(getComputedStyle(el).fontSize)),
+  targets: [...document.querySelectorAll('button, label, a')].map(
+    el => [el.textContent.trim(), r(el).height]),
+  height: document.documentElement.scrollHeight,
+};
+"""
+
+
+@pytest.fixture
+def site(make_config: Callable[..., Config]) -> Iterator[tuple[Config, Store, str]]:
+    cfg = make_config()
+    store = Store.open(cfg.store_path)
+    import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
+    httpd = server(cfg, SECRET, "127.0.0.1", 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield cfg, store, f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def open_on_phone(driver: Any, url: str) -> dict[str, Any]:  # noqa: F811
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 375, "height": 700, "deviceScaleFactor": 1, "mobile": True})
+    driver.get(url)
+    page = driver.execute_script(MEASURE)
+    assert page["scrollWidth"] <= page["innerWidth"] == 375
+    assert min(page["fontSizes"]) >= 16
+    small = [t for t in page["targets"] if t[1] < 44]
+    assert not small, f"tap targets under 44 px: {small}"
+    return page
+
+
+def wait_for_text(driver: Any, selector: str, text: str) -> None:  # noqa: F811
+    """After a form post, wait for the next page rather than read the old one."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(driver, 10).until(expected_conditions.text_to_be_present_in_element(
+        ("css selector", selector), text))
+
+
+def local(url: str, base: str) -> str:
+    return base + url.split("/digest", 1)[1]
+
+
+def test_unsubscribe_by_tapping_the_button(driver: Any,  # noqa: F811
+                                           site: tuple[Config, Store, str]) -> None:
+    cfg, store, base = site
+    url = local(links(cfg, SECRET, "ana.silva@example.org").unsubscribe, base)
+    page = open_on_phone(driver, url)
+    screenshot(driver, "unsubscribe-375.png", 375, page["height"])
+    body = driver.find_element("css selector", "body").text
+    assert "Stop sending the monthly digest to ana.silva@example.org?" in body
+    assert store.subscriber("ana.silva@example.org").status == "active"  # type: ignore
+    driver.find_element("css selector", "button[type=submit]").click()
+    wait_for_text(driver, "h1", "You are unsubscribed")
+    assert store.subscriber("ana.silva@example.org").status == "unsubscribed"  # type: ignore
+
+
+def test_choose_themes_by_tapping_checkboxes(driver: Any,  # noqa: F811
+                                             site: tuple[Config, Store, str]) -> None:
+    cfg, store, base = site
+    url = local(links(cfg, SECRET, "ben.okafor@example.org").preferences, base)
+    page = open_on_phone(driver, url)
+    screenshot(driver, "preferences-375.png", 375, page["height"])
+    boxes = {b.get_attribute("value"): b for b in
+             driver.find_elements("css selector", "input[name=theme]")}
+    assert [k for k, b in boxes.items() if b.is_selected()] == ["exercise", "therapies"]
+    # Tap the labels, as a person would, not the small boxes.
+    for label in driver.find_elements("css selector", "label"):
+        if label.text in ("Therapies", "Biomarkers and monitoring"):
+            label.click()
+    driver.find_element("css selector", "button[type=submit]").click()
+    wait_for_text(driver, "[role=status]", "Saved.")
+    assert store.subscriber("ben.okafor@example.org").themes == (  # type: ignore[union-attr]
+        "exercise", "biomarkers")

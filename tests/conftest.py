@@ -93,13 +93,17 @@ class SmtpServer:
         self.running = True
 
 
+def start_smtp(handler: SmtpHandler, **options: Any) -> SmtpServer:
+    """An aiosmtpd server on 127.0.0.1 with this handler (options: TLS, AUTH...)."""
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    return SmtpServer("127.0.0.1", port, handler, controller)
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
-    handler = SmtpHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    server = SmtpServer("127.0.0.1", port, handler, controller)
+    server = start_smtp(SmtpHandler())
     yield server
     server.stop()
 
@@ -140,6 +144,16 @@ def feed_server(tmp_path: Path) -> Iterator[FeedServer]:
     yield FeedServer(root, f"http://127.0.0.1:{httpd.server_port}", seen)
     httpd.shutdown()
     httpd.server_close()
+
+
+# --- a browser ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Headless Chromium, one per test module (see tests/chromium.py)."""
+    from .chromium import browser
+    yield from browser(tmp_path_factory.mktemp("chromium-profile"))
 
 
 # --- config and store ---------------------------------------------------------------------

@@ -19,11 +19,9 @@ names the email for screen readers; webmail strips or renames <article>).
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,20 +36,14 @@ from msdigest.model import Issue, Item, Section
 from msdigest.preview import PreviewFiles, write
 from msdigest.store import Store
 
+from .chromium import screenshot
 from .conftest import REPO
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 HTML_VALIDATE = REPO / "node_modules" / ".bin" / "html-validate"
-ARTIFACTS = REPO / "test-artifacts"
 CFG = config_mod.load(None, env={})
 PERIOD = "2026-10"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--no-first-run", "--disable-component-update", "--disable-sync", "--disable-quic",
-         "--hide-scrollbars", "--window-size=800,900"]
-INSTALL = "run `make test`, which installs it (apt-get install chromium chromium-driver)"
 
 # Everything measured in the page, in one script: returns plain JSON.
 MEASURE = """
@@ -119,32 +111,6 @@ def preview(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Issue, P
     yield issue, write(CFG, issue, folder / "preview", b"test-secret")
 
 
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not found: {INSTALL}", pytrace=False)
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is not installed in the venv: run `make test` "
-                    "(it installs the project's test extra)", pytrace=False)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in [*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
-        options.add_argument(flag)
-    # An explicit driver path: Selenium Manager is skipped, nothing is downloaded.
-    service = Service(executable_path=str(CHROMEDRIVER))
-    started = time.perf_counter()
-    browser = webdriver.Chrome(service=service, options=options)
-    print(f"chromium started in {time.perf_counter() - started:.2f} s")
-    try:
-        yield browser
-    finally:
-        browser.quit()
-
-
 def view(driver: Any, url: str, width: int, phone: bool, dark: bool = False) -> dict[str, Any]:
     """Open the page at this width and measure it."""
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
@@ -154,17 +120,6 @@ def view(driver: Any, url: str, width: int, phone: bool, dark: bool = False) -> 
     driver.get(url)
     return driver.execute_script(MEASURE, CFG.digest.disclaimer, list(CFG.digest.caveats),
                                  "plain-language summaries of MS research from October 2026")
-
-
-def screenshot(driver: Any, name: str, width: int, height: float) -> Path:
-    """The whole page, not just the first screen."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
-    path = ARTIFACTS / name
-    path.write_bytes(base64.b64decode(shot["data"]))
-    return path
 
 
 def check_what_a_reader_sees(page: dict[str, Any], issue: Issue) -> None:

@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
 from msdigest.collect import collect_feed
@@ -33,7 +32,7 @@ from msdigest.model import Subscriber
 from msdigest.store import Store
 from msdigest.unsubscribe import links
 
-from .conftest import SECRET, SmtpHandler, SmtpServer
+from .conftest import SECRET, SmtpHandler, SmtpServer, start_smtp
 from .conftest import write_config as write_toml
 
 PERIOD = "2026-10"
@@ -134,9 +133,7 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def tls_server(ca: trustme.CA, mode: str) -> tuple[Controller, SmtpHandler, int]:
-    from msdigest.demo import free_port
-    handler = SmtpHandler()
+def tls_server(ca: trustme.CA, mode: str) -> SmtpServer:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
 
@@ -146,22 +143,18 @@ def tls_server(ca: trustme.CA, mode: str) -> tuple[Controller, SmtpHandler, int]
             b"digest", b"s3cret")
         return AuthResult(success=ok, handled=False)
 
-    port = free_port()
-    common: dict[str, Any] = {"hostname": "127.0.0.1", "port": port,
-                              "authenticator": authenticator, "auth_required": True}
+    auth: dict[str, Any] = {"authenticator": authenticator, "auth_required": True}
     if mode == "starttls":
-        controller = Controller(handler, tls_context=ctx, require_starttls=True, **common)
-    else:
-        # aiosmtpd does not count implicit TLS as TLS for AUTH; the socket is TLS anyway.
-        controller = Controller(handler, ssl_context=ctx, auth_require_tls=False, **common)
-    controller.start()
-    return controller, handler, port
+        return start_smtp(SmtpHandler(), tls_context=ctx, require_starttls=True, **auth)
+    # aiosmtpd does not count implicit TLS as TLS for AUTH; the socket is TLS anyway.
+    return start_smtp(SmtpHandler(), ssl_context=ctx, auth_require_tls=False, **auth)
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 @pytest.mark.parametrize("mode", ["starttls", "ssl"])
 def test_tls_and_auth(mode: str, ca: trustme.CA, tmp_path: Path) -> None:
-    controller, handler, port = tls_server(ca, mode)
+    server = tls_server(ca, mode)
+    handler, port = server.handler, server.port
     try:
         ca_file = tmp_path / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
@@ -184,12 +177,13 @@ def test_tls_and_auth(mode: str, ca: trustme.CA, tmp_path: Path) -> None:
             assert "refused the login for 'digest'" in report.stopped
             assert report.sent == 0
     finally:
-        controller.stop()
+        server.stop()
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_untrusted_certificate_is_refused(ca: trustme.CA, tmp_path: Path) -> None:
-    controller, handler, port = tls_server(ca, "ssl")
+    server = tls_server(ca, "ssl")
+    handler, port = server.handler, server.port
     try:
         cfg_path = write_toml(tmp_path / "digest.toml", {
             "store": {"path": str(tmp_path / "s.sqlite")},
@@ -205,7 +199,7 @@ def test_untrusted_certificate_is_refused(ca: trustme.CA, tmp_path: Path) -> Non
         assert "TLS failed" in report.stopped and "CERTIFICATE_VERIFY_FAILED" in report.stopped
         assert handler.received == []
     finally:
-        controller.stop()
+        server.stop()
 
 
 # --- faults -------------------------------------------------------------------------------
@@ -241,13 +235,9 @@ class ChaosHandler(SmtpHandler):
 
 def test_chaos_server_still_delivers_everyone_exactly_once(
         make_config: Callable[..., Config]) -> None:
-    from msdigest.demo import free_port
     handler = ChaosHandler(seed=1234, rate=0.12)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    server = start_smtp(handler)
     try:
-        server = SmtpServer("127.0.0.1", port, handler, controller)
         cfg = make_config(smtp=server, smtp_extra={"max_attempts": 10, "concurrency": 4,
                                                    "reconnect_after": 7})
         with Store.open(cfg.store_path) as store:
@@ -260,7 +250,7 @@ def test_chaos_server_still_delivers_everyone_exactly_once(
             assert counts == Counter(s.email for s in subs)  # each exactly once
             assert store.delivery_counts(PERIOD) == {"sent": 150}
     finally:
-        controller.stop()
+        server.stop()
 
 
 def test_repeated_permanent_failures_mark_a_subscriber_bounced(
@@ -297,12 +287,7 @@ class SlowHandler(SmtpHandler):
 
 @pytest.fixture
 def slow_server() -> Iterator[SmtpServer]:
-    from msdigest.demo import free_port
-    handler = SlowHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    server = SmtpServer("127.0.0.1", port, handler, controller)
+    server = start_smtp(SlowHandler())
     yield server
     server.stop()
 

@@ -33,8 +33,8 @@ from msdigest.compose import compose, freeze
 from msdigest.config import Config
 from msdigest.store import Store
 
+from .chromium import screenshot
 from .conftest import rss
-from .test_browser import CHROMEDRIVER, CHROMIUM, FLAGS, INSTALL, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -111,28 +111,6 @@ def desk(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Desk]:
         thread.join(10)
         assert not thread.is_alive() and said[-1] == "editor's desk stopped"
         store.close()
-
-
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not found: {INSTALL}", pytrace=False)
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is not installed in the venv: run `make test`", pytrace=False)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in [*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('desk-profile')}"]:
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
-                               options=options)
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 # --- what the editor sees ---------------------------------------------------------------

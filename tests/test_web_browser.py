@@ -14,8 +14,8 @@ from msdigest.subscribers import import_file
 from msdigest.unsubscribe import links
 from msdigest.web import server
 
+from .chromium import screenshot
 from .conftest import REPO, SECRET
-from .test_browser import driver, screenshot  # noqa: F401  (a fixture, and a helper)
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +44,7 @@ def site(make_config: Callable[..., Config]) -> Iterator[tuple[Config, Store, st
     httpd.server_close()
 
 
-def open_on_phone(driver: Any, url: str) -> dict[str, Any]:  # noqa: F811
+def open_on_phone(driver: Any, url: str) -> dict[str, Any]:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": 375, "height": 700, "deviceScaleFactor": 1, "mobile": True})
     driver.get(url)
@@ -56,7 +56,7 @@ def open_on_phone(driver: Any, url: str) -> dict[str, Any]:  # noqa: F811
     return page
 
 
-def wait_for_text(driver: Any, selector: str, text: str) -> None:  # noqa: F811
+def wait_for_text(driver: Any, selector: str, text: str) -> None:
     """After a form post, wait for the next page rather than read the old one."""
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
@@ -68,7 +68,7 @@ def local(url: str, base: str) -> str:
     return base + url.split("/digest", 1)[1]
 
 
-def test_unsubscribe_by_tapping_the_button(driver: Any,  # noqa: F811
+def test_unsubscribe_by_tapping_the_button(driver: Any,
                                            site: tuple[Config, Store, str]) -> None:
     cfg, store, base = site
     url = local(links(cfg, SECRET, "ana.silva@example.org").unsubscribe, base)
@@ -82,7 +82,7 @@ def test_unsubscribe_by_tapping_the_button(driver: Any,  # noqa: F811
     assert store.subscriber("ana.silva@example.org").status == "unsubscribed"  # type: ignore
 
 
-def test_choose_themes_by_tapping_checkboxes(driver: Any,  # noqa: F811
+def test_choose_themes_by_tapping_checkboxes(driver: Any,
                                              site: tuple[Config, Store, str]) -> None:
     cfg, store, base = site
     url = local(links(cfg, SECRET, "ben.okafor@example.org").preferences, base)

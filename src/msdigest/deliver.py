@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -52,7 +52,13 @@ class DeliveryError(Exception):
 
 
 class TemporaryFailure(Exception):
-    pass
+    def __init__(self, reason: str, maybe_delivered: bool = False) -> None:
+        super().__init__(reason)
+        self.maybe_delivered = maybe_delivered  # the message went out, its reply did not come
+
+
+class ReplyLost(smtplib.SMTPServerDisconnected):
+    """The whole message was sent but the server's reply never came."""
 
 
 class PermanentFailure(Exception):
@@ -134,7 +140,10 @@ def transaction(conn: smtplib.SMTP, sender: str, to: str, data: bytes) -> None:
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     conn.send(data + b".\r\n")
-    code, reply = conn.getreply()
+    try:
+        code, reply = conn.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise ReplyLost(str(exc) or "connection closed") from None
     if code != 250:
         raise smtplib.SMTPDataError(code, reply)
 
@@ -226,7 +235,10 @@ class Mailer:
             self.conn = None
             with contextlib.suppress(OSError):
                 conn.close()
-            raise TemporaryFailure(f"connection lost: {exc or type(exc).__name__}") from None
+            lost = isinstance(exc, ReplyLost)
+            raise TemporaryFailure(
+                f"connection lost{' after the message was sent' if lost else ''}: "
+                f"{exc or type(exc).__name__}", maybe_delivered=lost) from None
 
     def _reset(self, conn: smtplib.SMTP) -> None:
         if getattr(conn, "sock", None) is None:  # the server hung up with its reply
@@ -419,7 +431,9 @@ class Run:
             self.finish("failed", job, str(exc))
             return
         except TemporaryFailure as exc:
-            self.defer(job, str(exc))
+            # If the reply to a whole message was lost the server may have it: the retry
+            # carries the same Message-ID and is reported as possibly duplicated.
+            self.defer(replace(job, duplicate=job.duplicate or exc.maybe_delivered), str(exc))
             return
         self.mark(job, "sent", "possibly duplicated: resent after an interrupted attempt"
                   if job.duplicate else "")

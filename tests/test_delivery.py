@@ -398,3 +398,26 @@ def test_lines_starting_with_a_dot_survive_the_smtp_transfer(
         lines = text.splitlines()
         assert "." in lines and ".leading dot" in lines
         assert "Unsubscribe" in text  # the message was not cut short
+
+
+def test_deferred_rows_are_retried_on_the_next_send_and_attempts_add_up(
+        loaded: tuple[Config, Store], smtp_server: SmtpServer) -> None:
+    from msdigest.message import message_id
+    from msdigest.store import now
+    cfg, store = loaded  # max_attempts = 5
+    subscribers(store, 3)
+    store.open_ledger(PERIOD)
+    # What an interrupted run leaves: two subscribers deferred after 2 and 4 attempts.
+    for email, attempts in (("reader0000@example.org", 2), ("reader0001@example.org", 4)):
+        for _ in range(attempts):
+            store.mark(PERIOD, email, "deferred", message_id(cfg, PERIOD, email),
+                       "451 4.2.0 Mailbox busy", attempt=True, next_attempt=now())
+    smtp_server.handler.refuse["reader0001@example.org"] = "451 4.2.0 Mailbox busy"
+    report = send(store, cfg, PERIOD, SECRET)
+    assert (report.sent, report.failed) == (2, 1)
+    first = store.delivery(PERIOD, "reader0000@example.org")
+    assert first is not None and (first.state, first.attempts) == ("sent", 3)
+    last = store.delivery(PERIOD, "reader0001@example.org")
+    assert last is not None and (last.state, last.attempts) == ("failed", 5)
+    assert last.reason == "gave up after 5 attempts: 451 4.2.0 Mailbox busy"
+    assert len(smtp_server.handler.to("reader0000@example.org")) == 1

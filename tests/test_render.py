@@ -378,3 +378,19 @@ def test_preview_writes_the_sample_email(issue: Issue, tmp_path: Path) -> None:
     assert files.warnings == ()  # no empty theme, far from the size limit
     assert "Hello Alex," in page and "subscriber@example.org" in page
     assert "__MSDIGEST_" not in page + files.text.read_text("utf-8")
+
+
+def test_an_editors_own_templates_folder_overrides_the_bundled_ones(
+        issue: Issue, tmp_path: Path, make_config) -> None:  # type: ignore[no-untyped-def]
+    own = tmp_path / "my-templates"
+    own.mkdir()
+    (own / "email.txt.j2").write_text(
+        "{{ site.name }} / {{ month }}\n{% for s in sections %}{{ s.title }}: "
+        "{{ s.items | length }}\n{% endfor %}{{ p.UNSUBSCRIBE_URL }}\n", "utf-8")
+    cfg = make_config(digest={"templates": "my-templates"})
+    rendered = render(cfg, issue)
+    assert rendered.text.startswith("MS Research Digest / October 2026\nGut microbiome: 1\n")
+    assert "Gut microbiome" in rendered.html and "Read more" in rendered.html  # bundled
+    missing = make_config(digest={"templates": "no-such-folder"})
+    with pytest.raises(FileNotFoundError, match="no-such-folder"):
+        render(missing, issue)

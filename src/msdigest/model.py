@@ -37,9 +37,6 @@ class Subscriber:
     themes: tuple[str, ...]  # empty = every theme
     status: str  # active | unsubscribed | bounced
 
-    def wants(self, theme_id: str) -> bool:
-        return not self.themes or theme_id in self.themes
-
 
 @dataclass(frozen=True)
 class Item:

@@ -157,9 +157,10 @@ def cmd_themes(cfg: Config, args: argparse.Namespace) -> int:
     return OK
 
 
-def _secret(required: bool) -> bytes | None:
+def _secret_or_throwaway() -> bytes:
+    """The signing key; for previews and tests a throwaway one will do (with a note)."""
     secret = config_mod.secret()
-    if secret is None and not required:
+    if secret is None:
         errors.print(f"note: {config_mod.ENV_SECRET} is not set; links are signed with a "
                      "throwaway key and will not work", markup=False)
         return ephemeral_secret()
@@ -170,7 +171,7 @@ def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
     parse_period(args.period)
     if args.serve:
         try:
-            preview.serve(cfg, args.period, _secret(False) or b"", args.host, args.port,
+            preview.serve(cfg, args.period, _secret_or_throwaway(), args.host, args.port,
                           announce=say)
         except OSError as exc:
             return fail(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}")
@@ -179,7 +180,7 @@ def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
         return fail("preview needs --out DIR (files) or --serve (a page to check)", USAGE)
     with Store.open(cfg.store_path) as store:
         issue = compose(store, cfg, args.period)
-    files = preview.write(cfg, issue, Path(args.out), _secret(False) or b"")
+    files = preview.write(cfg, issue, Path(args.out), _secret_or_throwaway())
     table = Table("theme", "summaries", title=issue.subject)
     for s in issue.sections:
         table.add_row(s.title, str(len(s.items)))
@@ -247,7 +248,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     parse_period(args.period)
-    secret = _secret(required=not args.dry_run)
+    secret = _secret_or_throwaway() if args.dry_run else config_mod.secret()
     if secret is None:
         return fail(f"{config_mod.ENV_SECRET} is not set: it signs every unsubscribe link. "
                     "Set it to a long random value and keep it the same between sends.")
@@ -335,7 +336,7 @@ def cmd_approve(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_send_test(cfg: Config, args: argparse.Namespace) -> int:
-    secret = _secret(required=False) or b""
+    secret = _secret_or_throwaway()
     with Store.open(cfg.store_path) as store:
         results = send_test(store, cfg, args.period, secret, args.to)
     for address, outcome in results:

@@ -220,7 +220,7 @@ def print_report(report: Report) -> None:
                      ("marked bounced", report.bounced)):
         if n or label == "sent now":
             table.add_row(label, f"{n:,}")
-    if report.seconds and report.sent:
+    if report.seconds >= 1 and report.sent:
         table.add_row("rate", f"{report.rate:,.0f} messages/s over {report.seconds:,.1f} s")
     console.print(table)
     for email, reason in report.failures:
@@ -433,6 +433,12 @@ def cmd_demo(cfg: Config | None, args: argparse.Namespace) -> int:
                         ("received messages (.eml)", result.inbox),
                         ("store (SQLite)", result.folder / "demo.sqlite")):
         say(f"  {label:36} {path}")
+    program = sys.argv[0] if Path(sys.argv[0]).name == "msdigest" else "msdigest"
+    explore = f"{program} --config {result.folder / 'digest.toml'}"
+    say("explore it:")
+    say(f"  {explore} status --period {result.period}")
+    say(f"  {explore} issue show --period {result.period}")
+    say(f"  {explore} preview --period {result.period} --serve")
     return OK if result.received == result.report.sent else PARTIAL
 
 

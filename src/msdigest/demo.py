@@ -75,6 +75,8 @@ def latest_period(store: Store, tz: Any) -> str:
 def run(config_path: str | None = None, folder: Path | None = None) -> DemoResult:
     folder = folder or Path(tempfile.mkdtemp(prefix="msdigest-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
+    # A config for exploring the demo's store afterwards (status, issue show, the desk).
+    (folder / "digest.toml").write_text('[store]\npath = "demo.sqlite"\n', "utf-8")
     handler = SavingHandler(folder / "inbox")
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)

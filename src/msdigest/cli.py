@@ -477,6 +477,29 @@ def parser() -> argparse.ArgumentParser:
 
     c = add("collect", "read the feeds and store new or changed summaries", cmd_collect)
 
+    t = add("themes", "list the themes, or explain why a summary got its theme", cmd_themes)
+    tsub = t.add_subparsers(dest="action", required=True)
+    tsub.add_parser("list", help="the themes and their matching terms")
+    ex = tsub.add_parser("explain", help="the terms that decided a summary's theme")
+    ex.add_argument("id", help="summary id (as in issue.json; a unique prefix is enough)")
+
+    pv = add("preview", "write an issue as HTML, text and JSON, or serve a page to check it",
+             cmd_preview)
+    pv.add_argument("--period", required=True, metavar="YYYY-MM", help="the issue's month")
+    pv.add_argument("--out", metavar="DIR", help="folder for issue.html, issue.txt, issue.json")
+    pv.add_argument("--serve", action="store_true",
+                    help="serve the editor's page: phone and desktop views, text part, counts "
+                         "and warnings (reload after `msdigest issue ...` changes)")
+    pv.add_argument("--host", default="127.0.0.1", help="for --serve (default 127.0.0.1)")
+    pv.add_argument("--port", type=int, default=8125, help="for --serve (default 8125)")
+
+    s = add("subscribers", "import subscribers from CSV, or count them", cmd_subscribers)
+    ssub = s.add_subparsers(dest="action", required=True)
+    imp = ssub.add_parser("import", help="add or update subscribers from a CSV file "
+                          "(columns email,name,themes,status)")
+    imp.add_argument("file", help="CSV file, UTF-8")
+    ssub.add_parser("list", help="count subscribers by status")
+
     iss = add("issue", "an editor's changes to one issue: exclude, restore, move, pin, "
               "intro note, subject", cmd_issue)
     isub = iss.add_subparsers(dest="action", required=True)
@@ -507,10 +530,6 @@ def parser() -> argparse.ArgumentParser:
     sgroup.add_argument("--text", help="the subject; {count}, {month}... allowed")
     sgroup.add_argument("--clear", action="store_true", help="back to [digest] subject")
 
-    ap = add("approve", "record that NAME approved the issue as it stands now", cmd_approve)
-    ap.add_argument("--period", required=True, metavar="YYYY-MM")
-    ap.add_argument("--by", required=True, metavar="NAME", help="who approves")
-
     stest = add("send-test", "send the issue to some addresses only, marked [TEST], not "
                 "recorded", cmd_send_test)
     stest.add_argument("--period", required=True, metavar="YYYY-MM")
@@ -519,28 +538,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--feed", action="append", metavar="URL_OR_PATH",
                    help="collect this feed instead of the configured ones (repeatable)")
 
-    t = add("themes", "list the themes, or explain why a summary got its theme", cmd_themes)
-    tsub = t.add_subparsers(dest="action", required=True)
-    tsub.add_parser("list", help="the themes and their matching terms")
-    ex = tsub.add_parser("explain", help="the terms that decided a summary's theme")
-    ex.add_argument("id", help="summary id (as in issue.json; a unique prefix is enough)")
-
-    pv = add("preview", "write an issue as HTML, text and JSON, or serve a page to check it",
-             cmd_preview)
-    pv.add_argument("--period", required=True, metavar="YYYY-MM", help="the issue's month")
-    pv.add_argument("--out", metavar="DIR", help="folder for issue.html, issue.txt, issue.json")
-    pv.add_argument("--serve", action="store_true",
-                    help="serve the editor's page: phone and desktop views, text part, counts "
-                         "and warnings (reload after `msdigest issue ...` changes)")
-    pv.add_argument("--host", default="127.0.0.1", help="for --serve (default 127.0.0.1)")
-    pv.add_argument("--port", type=int, default=8125, help="for --serve (default 8125)")
-
-    s = add("subscribers", "import subscribers from CSV, or count them", cmd_subscribers)
-    ssub = s.add_subparsers(dest="action", required=True)
-    imp = ssub.add_parser("import", help="add or update subscribers from a CSV file "
-                          "(columns email,name,themes,status)")
-    imp.add_argument("file", help="CSV file, UTF-8")
-    ssub.add_parser("list", help="count subscribers by status")
+    ap = add("approve", "record that NAME approved the issue as it stands now", cmd_approve)
+    ap.add_argument("--period", required=True, metavar="YYYY-MM")
+    ap.add_argument("--by", required=True, metavar="NAME", help="who approves")
 
     sd = add("send", "send an issue to every active subscriber who has not had it", cmd_send)
     sd.add_argument("--period", required=True, metavar="YYYY-MM", help="the issue's month")

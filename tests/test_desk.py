@@ -96,7 +96,7 @@ def desk(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Desk]:
     assert report.new == 1 and len(report.skipped) == 1
     weak_id = next(s.id for s in store.summaries() if s.title == WEAK_TITLE)
 
-    started: queue.Queue[preview.DeskServer] = queue.Queue()
+    started: queue.Queue[preview.ThreadingServer] = queue.Queue()
     said: list[str] = []
     thread = threading.Thread(target=preview.serve, args=(cfg, PERIOD, SECRET),
                               kwargs={"port": 0, "announce": said.append,

@@ -8,14 +8,11 @@ import json
 import logging
 import shlex
 import signal
-import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from markupsafe import Markup
 
@@ -34,6 +31,7 @@ from .render import (
 )
 from .store import Store
 from .unsubscribe import links
+from .web import ThreadingServer, bind
 
 log = logging.getLogger(__name__)
 
@@ -269,35 +267,10 @@ class DeskApp:
         return [data]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
-
-
-class DeskServer(ThreadingMixIn, WSGIServer):
-    """The desk's HTTP server; `url` is where it listens (the real port when 0 was asked)."""
-
-    daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        host = f"[{host}]" if ":" in str(host) else host
-        return f"http://{host}:{port}/"
-
-
-class DeskServer6(DeskServer):
-    address_family = socket.AF_INET6
-
-
 def server(cfg: Config, period: str, secret: bytes, host: str = "127.0.0.1",
-           port: int = 8125) -> DeskServer:
+           port: int = 8125) -> ThreadingServer:
     """A bound server, not yet serving: run `serve_forever()` (in a thread, for tests)."""
-    app = DeskApp(cfg, period, secret)
-    cls = DeskServer6 if ":" in host else DeskServer
-    httpd = make_server(host, port, app, server_class=cls, handler_class=_QuietHandler)
-    assert isinstance(httpd, DeskServer)
-    return httpd
+    return bind(DeskApp(cfg, period, secret), host, port)
 
 
 def _loopback(host: str) -> bool:
@@ -309,7 +282,7 @@ def _loopback(host: str) -> bool:
 
 def serve(cfg: Config, period: str, secret: bytes, host: str = "127.0.0.1", port: int = 8125,
           announce: Callable[[str], Any] = print,
-          ready: Callable[[DeskServer], Any] | None = None) -> None:
+          ready: Callable[[ThreadingServer], Any] | None = None) -> None:
     """Serve the editor's desk until SIGINT/SIGTERM (or until `server.shutdown()`, which
     `ready` may call from another thread: it is given the server once it listens)."""
     httpd = server(cfg, period, secret, host, port)

@@ -7,6 +7,7 @@ RFC 8058 (`List-Unsubscribe=One-Click`) and the page's own button do.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
@@ -94,7 +95,9 @@ class App:
                              unsubscribe_token=make_token(self.secret, email, "unsubscribe"))
 
 
-class _QuietHandler(WSGIRequestHandler):
+class QuietHandler(WSGIRequestHandler):
+    """Requests go to the log, not to stderr."""
+
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
@@ -104,7 +107,26 @@ class ThreadingServer(ThreadingMixIn, WSGIServer):
 
     daemon_threads = True
 
+    @property
+    def url(self) -> str:
+        """Where it listens (the real port when port 0 was asked for)."""
+        host, port = self.server_address[:2]
+        host = f"[{host}]" if ":" in str(host) else host
+        return f"http://{host}:{port}/"
 
-def server(cfg: Config, secret: bytes, host: str = "127.0.0.1", port: int = 8080) -> WSGIServer:
-    return make_server(host, port, App(cfg, secret), server_class=ThreadingServer,
-                       handler_class=_QuietHandler)
+
+class ThreadingServer6(ThreadingServer):
+    address_family = socket.AF_INET6
+
+
+def bind(app: Callable[..., Iterable[bytes]], host: str, port: int) -> ThreadingServer:
+    """A bound, threaded WSGI server for `app` (IPv6 when the host is an IPv6 address)."""
+    cls = ThreadingServer6 if ":" in host else ThreadingServer
+    httpd = make_server(host, port, app, server_class=cls, handler_class=QuietHandler)
+    assert isinstance(httpd, ThreadingServer)
+    return httpd
+
+
+def server(cfg: Config, secret: bytes, host: str = "127.0.0.1",
+           port: int = 8080) -> ThreadingServer:
+    return bind(App(cfg, secret), host, port)

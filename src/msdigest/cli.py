@@ -30,11 +30,10 @@ from rich.text import Text
 from . import __version__, archive, editorial, preview, schedule
 from . import config as config_mod
 from .collect import FeedReport, collect_feed
-from .compose import PeriodError, compose, parse_period, select
+from .compose import Draft, PeriodError, compose, draft, parse_period
 from .config import Config, ConfigError
 from .deliver import DeliveryError, Report, dry_run, send, send_test
 from .editorial import EditError, NotApproved
-from .model import Issue
 from .store import Store
 from .subscribers import CsvError, import_file
 from .themes import explain
@@ -272,8 +271,7 @@ def cmd_issue(cfg: Config, args: argparse.Namespace) -> int:
     period = args.period
     with Store.open(cfg.store_path) as store:
         if args.action == "show":
-            issue = compose(store, cfg, period)
-            show_issue(store, cfg, issue)
+            show_issue(store, draft(store, cfg, period))
             return OK
         if args.action in ("exclude", "restore"):
             for ref in args.ids:
@@ -292,20 +290,19 @@ def cmd_issue(cfg: Config, args: argparse.Namespace) -> int:
         elif args.action == "subject":
             editorial.set_subject(store, cfg, period, "" if args.clear else args.text or "")
             say(f"subject: {compose(store, cfg, period).subject}")
-        approval = editorial.approval(store, period)
-        if approval and approval.content_hash != editorial.content_hash(
-                compose(store, cfg, period)):
+        status, approval = editorial.state(store, compose(store, cfg, period))
+        if status == "changed" and approval is not None:
             say(f"note: this changes the issue {approval.by} approved; approve it again "
                 "before sending")
     return OK
 
 
-def show_issue(store: Store, cfg: Config, issue: Issue) -> None:
+def show_issue(store: Store, d: Draft) -> None:
+    issue = d.issue
     say(f"issue {issue.period}: {issue.subject}")
     if issue.intro:
         say(f"intro note: {issue.intro}")
-    chosen, excluded = select(store, cfg, issue.period)
-    marks = {p.summary.id: p for p in chosen}
+    marks = {p.summary.id: p for p in d.chosen}
     for section in issue.sections:
         say(f"\n{section.title} ({len(section.items)})")
         for item in section.items:
@@ -314,17 +311,18 @@ def show_issue(store: Store, cfg: Config, issue: Issue) -> None:
                                       ("weak match", p.weak)) if on]
             say(f"  {item.id}  {item.published:%Y-%m-%d}  {item.title}"
                 + (f"  [{', '.join(flags)}]" if flags else ""))
-    if excluded:
+    if d.excluded:
         say("\nexcluded (msdigest issue restore --period ... ID):")
-        for p in excluded:
+        for p in d.excluded:
             say(f"  {p.summary.id}  {p.summary.title}")
-    approval = editorial.approval(store, issue.period)
-    if approval is None:
+    status, approval = editorial.state(store, issue)
+    if status == "sent":
+        say("\nsent: the issue can no longer change")
+    elif approval is None:
         say("\nnot approved yet")
-    elif approval.content_hash == editorial.content_hash(issue):
-        say(f"\napproved by {approval.by} at {approval.at}")
     else:
-        say(f"\nchanged since {approval.by} approved it at {approval.at}")
+        say(f"\n{'approved by' if status == 'approved' else 'changed since'} {approval.by}"
+            f"{'' if status == 'approved' else ' approved it'} at {approval.at}")
 
 
 def cmd_approve(cfg: Config, args: argparse.Namespace) -> int:

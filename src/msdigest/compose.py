@@ -128,10 +128,25 @@ def select(store: Store, cfg: Config, period: str) -> tuple[list[Placed], list[P
     return chosen, excluded
 
 
-def compose(store: Store, cfg: Config, period: str) -> Issue:
+@dataclass(frozen=True)
+class Draft:
+    """An issue with what the editor's views need beside it: the marks on each summary
+    and the summaries an editor left out."""
+
+    issue: Issue
+    chosen: tuple[Placed, ...]
+    excluded: tuple[Placed, ...]
+
+
+def draft(store: Store, cfg: Config, period: str) -> Draft:
     parse_period(period)
     intro, subject = store.notes(period)
-    return build(cfg, period, select(store, cfg, period)[0], intro, subject)
+    chosen, excluded = select(store, cfg, period)
+    return Draft(build(cfg, period, chosen, intro, subject), tuple(chosen), tuple(excluded))
+
+
+def compose(store: Store, cfg: Config, period: str) -> Issue:
+    return draft(store, cfg, period).issue
 
 
 def freeze(store: Store, cfg: Config, issue: Issue) -> None:

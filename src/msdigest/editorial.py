@@ -16,7 +16,7 @@ import nh3
 from markdown_it import MarkdownIt
 
 from .collect import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, html_to_text
-from .compose import Placed, candidates, compose, fill, parse_period, select
+from .compose import Placed, candidates, compose, fill, parse_period
 from .config import Config
 from .model import Issue
 from .store import Store
@@ -156,21 +156,26 @@ def approval(store: Store, period: str) -> Approval | None:
     return Approval(*found) if found else None
 
 
+def state(store: Store, issue: Issue) -> tuple[str, Approval | None]:
+    """"sent", "none" (never approved), "approved" (as it stands) or "changed" since."""
+    found = approval(store, issue.period)
+    if store.is_frozen(issue.period):
+        return "sent", found
+    if found is None:
+        return "none", None
+    return ("approved" if found.content_hash == content_hash(issue) else "changed"), found
+
+
 def check(store: Store, issue: Issue, require: bool) -> None:
     """Raise NotApproved unless the issue may go out as it stands."""
-    if not require or store.is_frozen(issue.period):
+    status, found = state(store, issue)
+    if not require or status in ("sent", "approved"):
         return  # a send already under way carries on with the content it froze
-    found = approval(store, issue.period)
     period = issue.period
     again = f"check `msdigest preview --period {period}` and run `msdigest approve " \
             f"--period {period} --by NAME`"
     if found is None:
         raise NotApproved(f"the {period} issue has not been approved; {again}")
-    if found.content_hash != content_hash(issue):
-        raise NotApproved(f"the {period} issue changed after {found.by} approved it on "
-                          f"{found.at[:16].replace('T', ' ')} UTC; {again} again")
-
-
-def excluded(store: Store, cfg: Config, period: str) -> list[Placed]:
-    return select(store, cfg, period)[1]
+    raise NotApproved(f"the {period} issue changed after {found.by} approved it on "
+                      f"{found.at[:16].replace('T', ' ')} UTC; {again} again")
 

@@ -17,7 +17,7 @@ from typing import Any
 from markupsafe import Markup
 
 from . import editorial
-from .compose import compose, parse_period, select
+from .compose import draft, parse_period
 from .config import Config
 from .model import Issue
 from .render import (
@@ -133,12 +133,13 @@ def _when(iso_text: str) -> str:
 def desk_context(store: Store, cfg: Config, period: str, secret: bytes
                  ) -> tuple[Contents, dict[str, Any]]:
     """Everything the desk page shows, composed from the store as it is now."""
-    issue = compose(store, cfg, period)
+    d = draft(store, cfg, period)
+    issue, chosen, excluded = d.issue, d.chosen, d.excluded
     made = contents(cfg, issue, secret)
-    chosen, excluded = select(store, cfg, period)
     placed = {p.summary.id: p for p in chosen}
     titles = {t.id: t.title for t in cfg.themes}
-    frozen = store.is_frozen(period)
+    status, found = editorial.state(store, issue)
+    frozen = status == "sent"
 
     sections = []
     for s in issue.sections:
@@ -159,20 +160,16 @@ def desk_context(store: Store, cfg: Config, period: str, secret: bytes
             })
         sections.append({"id": s.id, "title": s.title, "items": items})
 
-    found = editorial.approval(store, period)
-    current = editorial.content_hash(issue)
-    if frozen:
-        approval = {"state": "sent", "text": "Sent: the issue went out and can no longer "
-                    "change."}
+    if status == "sent":
+        text = "Sent: the issue went out and can no longer change."
     elif found is None:
-        approval = {"state": "none", "text": "Not approved yet."}
-    elif found.content_hash == current:
-        approval = {"state": "approved",
-                    "text": f"Approved by {found.by} at {_when(found.at)}."}
+        text = "Not approved yet."
+    elif status == "approved":
+        text = f"Approved by {found.by} at {_when(found.at)}."
     else:
-        approval = {"state": "changed",
-                    "text": f"Changed since {found.by} approved it at {_when(found.at)}: "
-                            "approve it again before sending."}
+        text = (f"Changed since {found.by} approved it at {_when(found.at)}: approve it "
+                "again before sending.")
+    approval = {"state": status, "text": text}
 
     intro, subject_override = store.notes(period)
     context = {

@@ -302,6 +302,7 @@ class Plan:
     subject_prefix: str = ""
     variants: dict[tuple[str, ...], Prepared] = field(default_factory=dict)
     rendered: dict[tuple[str, ...], Rendered] = field(default_factory=dict)
+    nonempty: dict[tuple[str, ...], bool] = field(default_factory=dict)
     # premailer's CSS serializer (cssutils) keeps global state: one render at a time
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -333,7 +334,10 @@ class Plan:
             sub, links(self.cfg, self.secret, sub.email), msgid)
 
     def has_content(self, sub: Subscriber) -> bool:
-        return any(s.items for s in self.issue.for_themes(sub.themes))
+        key = self.key(sub.themes)
+        if key not in self.nonempty:  # once per variant, not per subscriber
+            self.nonempty[key] = any(s.items for s in self.issue.for_themes(key))
+        return self.nonempty[key]
 
 
 def plan(store: Store, cfg: Config, period: str, secret: bytes, freeze_it: bool) -> Plan:

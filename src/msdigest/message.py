@@ -124,6 +124,8 @@ class Prepared:
     text: tuple[tuple[bytes, ...], tuple[str, ...]]
     html: tuple[tuple[bytes, ...], tuple[str, ...]]
     boundary: bytes
+    text_head: bytes  # each part's boundary line and headers
+    html_head: bytes
 
     @classmethod
     def of(cls, cfg: Config, rendered: Rendered, when: datetime,
@@ -135,8 +137,10 @@ class Prepared:
         mime = (b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nPrecedence: bulk\r\n"
                 b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\""
                 + boundary + b"\"\r\n\r\n")
+        part = b"--" + boundary + CRLF + b"Content-Type: text/%s; charset=\"utf-8\"\r\n" \
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         return cls(head, mime, _split(normalize(rendered.text)),
-                   _split(normalize(rendered.html)), boundary)
+                   _split(normalize(rendered.html)), boundary, part % b"plain", part % b"html")
 
     def render(self, sub: Subscriber, links: Links, msgid: str) -> bytes:
         values = {"GREETING": greeting(sub.name), "EMAIL": sub.email,
@@ -148,11 +152,9 @@ class Prepared:
         out = [self.head, b"To: ", to.encode("ascii"), CRLF,
                b"Message-ID: ", msgid.encode("ascii"), CRLF,
                b"List-Unsubscribe: ", unsub.encode("ascii"), CRLF, self.mime]
-        part = b"--" + self.boundary + CRLF + b"Content-Type: text/%s; charset=\"utf-8\"\r\n" \
-            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        for subtype, (pieces, fields), escape in ((b"plain", self.text, False),
-                                                  (b"html", self.html, True)):
-            out.append(part % subtype)
+        for head, (pieces, fields), escape in ((self.text_head, self.text, False),
+                                               (self.html_head, self.html, True)):
+            out.append(head)
             out.append(pieces[0])
             for field, piece in zip(fields, pieces[1:], strict=True):
                 value = values[field]

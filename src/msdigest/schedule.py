@@ -46,12 +46,8 @@ def job_specs(cfg: Config) -> tuple[JobSpec, ...]:
             JobSpec("send", "msdigest.schedule:send_job", cfg.schedule.send))
 
 
-def _config(config_path: str | None) -> Config:
-    return config_mod.load(config_path)
-
-
 def collect_job(config_path: str | None) -> str:
-    cfg = _config(config_path)
+    cfg = config_mod.load(config_path)
     with Store.open(cfg.store_path) as store:
         run = store.start_run("collect")
         reports = [collect_feed(store, f.url, cfg.base_dir, cfg.tz)
@@ -66,7 +62,7 @@ def collect_job(config_path: str | None) -> str:
 
 def send_job(config_path: str | None, period: str | None = None) -> str:
     """Compose and send the month just ended (in the configured time zone)."""
-    cfg = _config(config_path)
+    cfg = config_mod.load(config_path)
     period = period or previous_period(datetime.now(cfg.tz).date())
     secret = config_mod.secret()
     with Store.open(cfg.store_path) as store:

@@ -289,10 +289,11 @@ class Store:
                               (email.lower(),)).fetchone()
         return self._subscriber(row) if row else None
 
-    def subscriber_source(self, email: str) -> tuple[str, str] | None:
-        row = self.db.execute("SELECT source, changed_at FROM subscribers WHERE email = ?",
+    def subscriber_source(self, email: str) -> tuple[Subscriber, str] | None:
+        """A subscriber and what last set their record (import, link, bounce)."""
+        row = self.db.execute("SELECT * FROM subscribers WHERE email = ?",
                               (email.lower(),)).fetchone()
-        return (row["source"], row["changed_at"]) if row else None
+        return (self._subscriber(row), row["source"]) if row else None
 
     def put_subscriber(self, sub: Subscriber, source: str) -> str:
         """Insert or update; returns 'new', 'updated' or 'same'."""

@@ -116,12 +116,12 @@ def import_file(store: Store, path: Path, theme_ids: tuple[str, ...]) -> ImportR
     with store.transaction():
         for sub in good:
             source = SOURCE
-            current = store.subscriber(sub.email)
-            origin = store.subscriber_source(sub.email)
-            if current and origin and origin[0] in KEPT_SOURCES and current.status != "active":
+            found = store.subscriber_source(sub.email)
+            if found and found[1] in KEPT_SOURCES and found[0].status != "active":
+                current, origin = found
                 if sub.status == "active":
                     report.kept_unsubscribed.append(sub.email)
-                sub, source = replace(sub, status=current.status), origin[0]
+                sub, source = replace(sub, status=current.status), origin
             outcome = store.put_subscriber(sub, source)
             if outcome == "new":
                 report.new += 1

@@ -64,16 +64,18 @@ def wait_for_text(driver: Any, selector: str, text: str) -> None:
         ("css selector", selector), text))
 
 
-def local(url: str, base: str) -> str:
-    return base + url.split("/digest", 1)[1]
+def open_link(driver: Any, site: tuple[Config, Store, str], email: str, page: str) -> None:
+    """Follow this subscriber's link (as in their email) on a phone; keep a screenshot."""
+    cfg, _, base = site
+    url = getattr(links(cfg, SECRET, email), page)
+    measured = open_on_phone(driver, base + url.split("/digest", 1)[1])
+    screenshot(driver, f"{page}-375.png", 375, measured["height"])
 
 
 def test_unsubscribe_by_tapping_the_button(driver: Any,
                                            site: tuple[Config, Store, str]) -> None:
-    cfg, store, base = site
-    url = local(links(cfg, SECRET, "ana.silva@example.org").unsubscribe, base)
-    page = open_on_phone(driver, url)
-    screenshot(driver, "unsubscribe-375.png", 375, page["height"])
+    store = site[1]
+    open_link(driver, site, "ana.silva@example.org", "unsubscribe")
     body = driver.find_element("css selector", "body").text
     assert "Stop sending the monthly digest to ana.silva@example.org?" in body
     assert store.subscriber("ana.silva@example.org").status == "active"  # type: ignore
@@ -84,10 +86,8 @@ def test_unsubscribe_by_tapping_the_button(driver: Any,
 
 def test_choose_themes_by_tapping_checkboxes(driver: Any,
                                              site: tuple[Config, Store, str]) -> None:
-    cfg, store, base = site
-    url = local(links(cfg, SECRET, "ben.okafor@example.org").preferences, base)
-    page = open_on_phone(driver, url)
-    screenshot(driver, "preferences-375.png", 375, page["height"])
+    store = site[1]
+    open_link(driver, site, "ben.okafor@example.org", "preferences")
     boxes = {b.get_attribute("value"): b for b in
              driver.find_elements("css selector", "input[name=theme]")}
     assert [k for k, b in boxes.items() if b.is_selected()] == ["exercise", "therapies"]

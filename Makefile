@@ -38,12 +38,14 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
-test: $(STAMP) browser $(NODE_STAMP)
-	$(BIN)/ruff check src tests bench
+test: $(STAMP) browser $(NODE_STAMP) lint
 	$(BIN)/pytest
 
+# ruff, the type checker (strict on src/) and the import layers (pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python bench/send_bench.py --full

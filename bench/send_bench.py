@@ -40,6 +40,7 @@ TARGET_RATE_LIMIT_ERROR = 0.05
 def setup(n: int, port: int, concurrency: int, max_per_second: float, folder: Path) -> Any:
     from msdigest import config, editorial
     from msdigest.collect import collect_feed
+    from msdigest.period import Period
     from msdigest.store import Store
 
     cfg = config.load(None, env={}, overrides={
@@ -58,25 +59,25 @@ def setup(n: int, port: int, concurrency: int, max_per_second: float, folder: Pa
         return ";".join(sorted(rng.sample(themes, rng.randint(1, len(themes) - 1))))
 
     stamp = "2026-01-01T00:00:00+00:00"
-    with store.transaction() as db:
-        db.executemany(
+    with store.transaction():
+        store.db.executemany(
             "INSERT INTO subscribers VALUES (?,?,?,?,?,?,?)",
             ((f"reader{i:07d}@example.org", f"Reader {i}", choice(), "active", "bench",
               stamp, stamp) for i in range(n)))
-    editorial.approve(store, cfg, PERIOD, "bench")
+    editorial.approve(store, cfg, Period.parse(PERIOD), "bench")
     return cfg, store
 
 
 def child_fast(args: argparse.Namespace) -> dict[str, Any]:
-    from msdigest.config import secret  # noqa: F401  (import cost outside the timing)
-    from msdigest.deliver import send
+    from msdigest.delivery.send import send
+    from msdigest.period import Period
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg, store = setup(args.subscribers, args.port, args.concurrency, args.max_per_second,
                            Path(tmp))
         before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
-        report = send(store, cfg, PERIOD, b"bench-secret")
+        report = send(store, cfg, Period.parse(PERIOD), b"bench-secret")
         seconds = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -88,26 +89,29 @@ def child_fast(args: argparse.Namespace) -> dict[str, Any]:
 
 def child_naive(args: argparse.Namespace) -> dict[str, Any]:
     """Everything per subscriber: render, premailer, MIME, and a new connection."""
-    from msdigest.compose import compose
-    from msdigest.message import build
+    from msdigest.clock import system_clock
+    from msdigest.issue import draft
+    from msdigest.message import Sender, build
+    from msdigest.period import Period
     from msdigest.render import render
-    from msdigest.store import now
     from msdigest.unsubscribe import links
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg, store = setup(args.subscribers, args.port, 1, 0, Path(tmp))
-        issue = compose(store, cfg, PERIOD)
-        when = now()
-        subs = list(store.active_subscribers())
+        edition = draft(store, cfg, Period.parse(PERIOD)).edition
+        issue = edition.issue
+        sender = Sender.of(cfg.site)
+        when = system_clock()
+        subs = list(store.subscribers.active())
         before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         sent = 0
         for sub in subs:
             if not any(s.items for s in issue.for_themes(sub.themes)):
                 continue
-            rendered = render(cfg, issue, sub.themes)
-            msg = build(cfg, rendered, sub, links(cfg, b"bench-secret", sub.email), PERIOD,
-                        when)
+            rendered = render(edition, sub.themes)
+            msg = build(sender, rendered, sub, links(cfg, b"bench-secret", sub.email),
+                        sender.message_id(PERIOD, sub.email), when)
             conn = smtplib.SMTP("127.0.0.1", args.port, timeout=30)
             conn.sendmail("digest@summaries.example.org", [sub.email], msg.as_bytes())
             conn.quit()

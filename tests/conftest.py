@@ -21,6 +21,9 @@ from aiosmtpd.smtp import Envelope
 from msdigest import config as config_mod
 from msdigest.config import Config
 from msdigest.demo import free_port
+from msdigest.issue import draft
+from msdigest.model import Issue
+from msdigest.period import Period
 from msdigest.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,6 +210,11 @@ def store(tmp_path: Path) -> Iterator[Store]:
 # --- feeds --------------------------------------------------------------------------------
 
 
+def issue_of(store: Store, cfg: Config, period: Period | str) -> Issue:
+    """The issue as subscribers would get it now (what the editor's views show)."""
+    return draft(store, cfg, Period.parse(str(period))).issue
+
+
 def rss(items: list[dict[str, str]], title: str = "Test summaries") -> str:
     """A small RSS 2.0 document; each item dict may hold title, link, guid, date, html."""
     parts = [f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
@@ -233,9 +241,9 @@ def rfc822(dt: datetime) -> str:
     return format_datetime(dt.astimezone(UTC))
 
 
-def last_month(now: datetime | None = None) -> tuple[str, datetime]:
+def last_month(now: datetime | None = None) -> tuple[Period, datetime]:
     """The period before `now` and a datetime in its middle (for date-relative feeds)."""
     now = now or datetime.now(UTC)
     mid = (now.replace(day=1) - timedelta(days=1)).replace(day=15, hour=9, minute=0, second=0,
                                                           microsecond=0)
-    return f"{mid.year:04d}-{mid.month:02d}", mid
+    return Period.of(mid), mid

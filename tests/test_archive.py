@@ -9,8 +9,9 @@ from pathlib import Path
 
 from msdigest.collect import collect_feed
 from msdigest.config import Config
-from msdigest.deliver import send
-from msdigest.render import PLACEHOLDER
+from msdigest.delivery.send import send
+from msdigest.period import Period
+from msdigest.personal import PLACEHOLDER
 from msdigest.store import Store
 from msdigest.subscribers import import_file
 
@@ -23,8 +24,8 @@ def test_archive_has_every_sent_issue_and_an_index(
     with Store.open(cfg.store_path) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
-        send(store, cfg, "2026-08", SECRET)
-        send(store, cfg, "2026-09", SECRET)
+        send(store, cfg, Period.parse("2026-08"), SECRET)
+        send(store, cfg, Period.parse("2026-09"), SECRET)
     out = tmp_path / "archive"
     run = subprocess.run([sys.executable, "-m", "msdigest.cli", "--config", cfg.source,
                           "archive", "--out", str(out)], capture_output=True, text=True,

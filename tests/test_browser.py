@@ -31,13 +31,16 @@ import pytest
 
 from msdigest import config as config_mod
 from msdigest.collect import collect_feed
-from msdigest.compose import compose
-from msdigest.model import Issue, Item, Section
-from msdigest.preview import PreviewFiles, write
+from msdigest.model import Edition, Issue, Item, Section
+from msdigest.period import Period
+from msdigest.preview import PreviewFiles
+from msdigest.preview import write as write_edition
 from msdigest.store import Store
+from msdigest.templates import look
+from msdigest.unsubscribe import Signer
 
 from .chromium import screenshot
-from .conftest import REPO
+from .conftest import REPO, issue_of
 
 pytestmark = pytest.mark.browser
 
@@ -101,14 +104,18 @@ return {
 """
 
 
+def write(issue: Issue, folder: Path, secret: bytes) -> PreviewFiles:
+    return write_edition(Edition(issue, look(CFG)), folder, Signer.of(CFG, secret))
+
+
 @pytest.fixture(scope="module")
 def preview(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Issue, PreviewFiles]]:
     """issue.html for the sample feed's October 2026 issue, as `msdigest preview` writes it."""
     folder = tmp_path_factory.mktemp("browser")
     with Store.open(folder / "store.sqlite") as store:
         collect_feed(store, "msdigest:sample-feed.xml", REPO, CFG.tz)
-        issue = compose(store, CFG, PERIOD)
-    yield issue, write(CFG, issue, folder / "preview", b"test-secret")
+        issue = issue_of(store, CFG, PERIOD)
+    yield issue, write(issue, folder / "preview", b"test-secret")
 
 
 def view(driver: Any, url: str, width: int, phone: bool, dark: bool = False) -> dict[str, Any]:
@@ -196,10 +203,10 @@ def test_long_words_and_many_summaries_still_fit_a_phone(driver: Any, tmp_path: 
         Item(f"id{k}", f"{long_word} {k} in relapsing MS", f"https://summaries.example.org/s/{k}",
              datetime(2026, 10, 20, tzinfo=UTC), f"Teaser {k} " + long_word * 2, "other")
         for k in range(12))
-    issue = Issue(PERIOD, "October 2026", "s", "p",
-                  (Section("other", "Other research " + long_word, items),),
+    issue = Issue(Period.parse(PERIOD), CFG.site.name,
+                  (Section("other", "Other research " + long_word, items),), "s", "p",
                   intro="A **big** month: see [the trials](https://summaries.example.org/t).")
-    files = write(CFG, issue, tmp_path, b"test-secret")
+    files = write(issue, tmp_path, b"test-secret")
     page = view(driver, files.html.as_uri(), 375, phone=True)
     assert page["scrollWidth"] <= page["innerWidth"] == 375
     assert len(page["notices"]) == 12

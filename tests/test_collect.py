@@ -12,7 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from msdigest.collect import FeedError, collect_feed, html_to_text, parse, sanitize_html
+from msdigest.collect import collect_feed
+from msdigest.errors import FeedError
+from msdigest.feeds.parsers import parse
+from msdigest.sanitize import clean_html as sanitize_html
+from msdigest.sanitize import html_to_text
 from msdigest.store import Store
 
 from .conftest import REPO, FeedServer, rss
@@ -57,7 +61,7 @@ def test_reads_rss_atom_and_json_feed_over_http(feed_server: FeedServer, store: 
             feed_server.put("feed.json", json.dumps(JSON_FEED))]
     reports = [collect_feed(store, u, Path("."), TZ) for u in urls]
     assert [(r.new, r.error) for r in reports] == [(2, ""), (1, ""), (1, "")]
-    by_link = {s.link: s for s in store.summaries()}
+    by_link = {s.link: s for s in store.content.all()}
     atom = by_link["https://t.example.org/atom-1"]
     assert atom.published == datetime(2026, 7, 1, 8, 0, tzinfo=UTC)  # converted, tz-aware
     assert atom.text == "Cycling three times a week helped."
@@ -71,7 +75,7 @@ def test_reads_a_feed_file_relative_to_the_config(tmp_path: Path, store: Store) 
     (tmp_path / "feeds" / "local.xml").write_text(rss([rss_item(7)]))
     report = collect_feed(store, "feeds/local.xml", tmp_path, TZ)
     assert report.new == 1
-    assert store.summaries()[0].title == "Summary 7"
+    assert store.content.all()[0].title == "Summary 7"
 
 
 def test_sanitizes_html_with_an_allow_list() -> None:
@@ -90,10 +94,10 @@ def test_sanitizes_html_with_an_allow_list() -> None:
 def test_bundled_sample_feed_is_sanitized_and_dated_from_text(store: Store) -> None:
     report = collect_feed(store, "msdigest:sample-feed.xml", Path("."), TZ)
     assert (report.new, report.error, report.skipped) == (25, "", ())
-    for s in store.summaries():
+    for s in store.content.all():
         assert "<script" not in s.html and "javascript:" not in s.html
         assert "onclick" not in s.html
-    dated_from_text = [s for s in store.summaries() if s.text.startswith("9/15/2026")]
+    dated_from_text = [s for s in store.content.all() if s.text.startswith("9/15/2026")]
     assert len(dated_from_text) == 1
     assert dated_from_text[0].published == datetime(2026, 9, 15, tzinfo=TZ)
 
@@ -110,13 +114,13 @@ def test_date_written_in_text_else_skipped_with_a_reason(feed_server: FeedServer
     report = collect_feed(store, feed_server.put("f.xml", rss(items)), Path("."),
                           ZoneInfo("America/New_York"))
     assert report.new == 1
-    stored = store.summaries()[0]
+    stored = store.content.all()[0]
     assert stored.published == datetime(2026, 12, 31, tzinfo=ZoneInfo("America/New_York"))
     reasons = {s.entry: s.reason for s in report.skipped}
     assert any("No date anywhere" in e and "(b)" in e for e in reasons)
     assert "no date in the feed or in the text" in reasons.values()
     assert "no http(s) link to read the summary" in reasons.values()
-    assert {s.entry for s in store.skipped()} == set(reasons)  # kept for the editors
+    assert {s.entry for s in store.content.skipped()} == set(reasons)  # kept for the editors
 
 
 def test_collect_twice_changes_nothing_and_updates_are_counted(tmp_path: Path,
@@ -124,15 +128,15 @@ def test_collect_twice_changes_nothing_and_updates_are_counted(tmp_path: Path,
     feed = tmp_path / "f.xml"
     feed.write_text(rss([rss_item(1), rss_item(2)]))
     first = collect_feed(store, str(feed), Path("."), TZ)
-    before = [(s.id, s.first_seen, s.html) for s in store.summaries()]
+    before = [(s.id, s.first_seen, s.html) for s in store.content.all()]
     second = collect_feed(store, str(feed), Path("."), TZ)
     assert (first.new, second.new, second.updated, second.unchanged) == (2, 0, 0, 2)
-    assert [(s.id, s.first_seen, s.html) for s in store.summaries()] == before
+    assert [(s.id, s.first_seen, s.html) for s in store.content.all()] == before
     feed.write_text(rss([rss_item(1, title="Summary 1, corrected"), rss_item(2)]))
     third = collect_feed(store, str(feed), Path("."), TZ)
     assert (third.new, third.updated, third.unchanged) == (0, 1, 1)
-    assert store.count_summaries() == 2
-    fixed = next(s for s in store.summaries() if s.guid == "urn:t:1")
+    assert store.content.count() == 2
+    fixed = next(s for s in store.content.all() if s.guid == "urn:t:1")
     assert fixed.title == "Summary 1, corrected"
     assert fixed.first_seen == next(seen for sid, seen, _ in before if sid == fixed.id)
 
@@ -145,7 +149,7 @@ def test_duplicates_by_guid_else_link_across_feeds(feed_server: FeedServer,
         9, guid="other-guid", link="https://t.example.org/moved")]))
     reports = [collect_feed(store, u, Path("."), TZ) for u in (a, same_guid, same_link)]
     assert [r.new for r in reports] == [1, 0, 0]
-    assert store.count_summaries() == 1
+    assert store.content.count() == 1
 
 
 def test_broken_feed_is_reported_and_others_still_collected(feed_server: FeedServer,
@@ -162,7 +166,7 @@ def test_broken_feed_is_reported_and_others_still_collected(feed_server: FeedSer
     assert reports[missing].error == f"{missing}: HTTP 404 File not found"
     assert "not valid JSON at line 2" in reports[bad_json].error
     assert reports[good].new == 1 and not reports[good].error
-    assert store.count_summaries() == 1
+    assert store.content.count() == 1
 
 
 def test_malformed_xml_names_the_line() -> None:

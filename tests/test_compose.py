@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from msdigest import config as config_mod
-from msdigest.compose import compose, freeze, month_bounds, previous_period, teaser
+from msdigest.compose import teaser
+from msdigest.issue import draft, freeze
 from msdigest.model import Summary
+from msdigest.period import Period
 from msdigest.store import Store
 
 from .conftest import REPO
+from .conftest import issue_of as compose
 
 CFG = config_mod.load(None, env={})
 
@@ -23,7 +26,7 @@ def add(store: Store, n: int, published: datetime, seen: datetime, title: str = 
     s = Summary(f"id{n:03d}", f"g{n}", title or f"Summary {n} about gut bacteria",
                 f"https://t.example.org/{n}", published, f"<p>{text or 'Teaser.'}</p>",
                 text or "Teaser.", "feed")
-    store.upsert_summary(s, seen)
+    store.content.upsert(s, seen)
     return s
 
 
@@ -42,10 +45,10 @@ def test_teaser_cuts_at_a_word_boundary() -> None:
 
 def test_month_bounds_follow_the_configured_time_zone() -> None:
     from zoneinfo import ZoneInfo
-    start, end = month_bounds("2026-12", ZoneInfo("America/New_York"))
+    start, end = Period(2026, 12).bounds(ZoneInfo("America/New_York"))
     assert start.isoformat() == "2026-12-01T00:00:00-05:00"
     assert end.isoformat() == "2027-01-01T00:00:00-05:00"
-    assert previous_period(datetime(2027, 1, 1).date()) == "2026-12"
+    assert str(Period.of(datetime(2027, 1, 1).date()).previous()) == "2026-12"
 
 
 def test_issue_holds_its_month_newest_first_in_theme_order(store: Store) -> None:
@@ -65,9 +68,8 @@ def test_issue_holds_its_month_newest_first_in_theme_order(store: Store) -> None
 def test_late_arrivals_join_the_next_issue_and_nothing_is_sent_twice(store: Store) -> None:
     july_seen = datetime(2026, 8, 1, tzinfo=UTC)
     add(store, 1, datetime(2026, 7, 5, tzinfo=UTC), july_seen)
-    july = compose(store, CFG, "2026-07")
-    freeze(store, CFG, july)  # July goes out
-    frozen_at = store.previous_issue_frozen_at("2026-08")
+    freeze(store, draft(store, CFG, Period(2026, 7)))  # July goes out
+    frozen_at = store.issues.previous_frozen_at(Period(2026, 8))
     assert frozen_at is not None
     # A July summary first seen after July's issue was frozen: a late arrival for August.
     add(store, 2, datetime(2026, 7, 25, tzinfo=UTC), frozen_at + timedelta(seconds=5))
@@ -116,8 +118,10 @@ def test_preview_command_writes_html_text_and_json(tmp_path: Path) -> None:
 
 def test_preview_includes_empty_themes_in_json(tmp_path: Path, store: Store) -> None:
     from msdigest.preview import write
+    from msdigest.unsubscribe import Signer
     add(store, 1, datetime(2026, 7, 5, tzinfo=UTC), datetime(2026, 7, 6, tzinfo=UTC))
-    files = write(CFG, compose(store, CFG, "2026-07"), tmp_path / "p", b"k")
+    files = write(draft(store, CFG, Period(2026, 7)).edition, tmp_path / "p",
+                  Signer.of(CFG, b"k"))
     data = json.loads(files.json.read_text())
     assert [len(t["items"]) for t in data["themes"]] == [1, 0, 0, 0, 0]
     assert "theme 'Therapies' has no summaries this month" in files.warnings

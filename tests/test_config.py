@@ -74,22 +74,23 @@ def test_cron_weekdays_mean_what_crontab_means() -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
     tz = ZoneInfo("UTC")
-    monday = config_mod.cron_trigger("0 9 * * 1", tz)
+    from msdigest.cron import cron_trigger
+    monday = cron_trigger("0 9 * * 1", tz)
     after = datetime(2026, 11, 25, tzinfo=tz)  # a Wednesday
     assert monday.get_next_fire_time(None, after).strftime("%A %d") == "Monday 30"
-    sunday = config_mod.cron_trigger("0 9 * * 0", tz).get_next_fire_time(None, after)
+    sunday = cron_trigger("0 9 * * 0", tz).get_next_fire_time(None, after)
     assert sunday.strftime("%A") == "Sunday"
-    weekdays = config_mod.cron_trigger("0 9 * * 1-5", tz)
+    weekdays = cron_trigger("0 9 * * 1-5", tz)
     assert weekdays.get_next_fire_time(None, after).strftime("%A") == "Wednesday"
     with pytest.raises(ValueError, match="by name"):
-        config_mod.cron_trigger("0 9 * * */2", tz)
+        cron_trigger("0 9 * * */2", tz)
 
 
 def test_secrets_come_from_the_environment(tmp_path: Path) -> None:
     cfg = config_mod.load(None, env={"MSDIGEST_SMTP_PASSWORD": "pw"})
     assert cfg.smtp.password == "pw"
-    assert config_mod.secret({"MSDIGEST_SECRET": "abc"}) == b"abc"
-    assert config_mod.secret({}) is None
+    assert config_mod.load(None, env={"MSDIGEST_SECRET": "abc"}).secret == b"abc"
+    assert config_mod.load(None, env={}).secret is None
 
 
 def test_themes_and_feeds_replace_defaults_as_a_whole(tmp_path: Path) -> None:

@@ -26,16 +26,21 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
 from msdigest.collect import collect_feed
 from msdigest.config import Config
-from msdigest.deliver import Limiter, plan, send
-from msdigest.message import build
-from msdigest.model import Subscriber
+from msdigest.delivery.pacing import Limiter
+from msdigest.delivery.send import send
+from msdigest.issue import draft
+from msdigest.message import Sender, build
+from msdigest.model import Subscriber, SubscriberStatus
+from msdigest.period import Period
+from msdigest.records import DeliveryState
+from msdigest.render import render
 from msdigest.store import Store
 from msdigest.unsubscribe import links
 
 from .conftest import SECRET, SmtpHandler, SmtpServer, start_smtp
 from .conftest import write_config as write_toml
 
-PERIOD = "2026-10"
+PERIOD = Period(2026, 10)
 NAMES = ["Ana Silva", "Zoë Ünal-Ørsted", 'Dr. "Doc" O\'Brien, MD', "", "李小龙", "A" * 150]
 
 
@@ -46,8 +51,9 @@ def subscribers(store: Store, n: int, seed: int = 7) -> list[Subscriber]:
     subs = []
     for i in range(n):
         chosen = () if i % 3 == 0 else tuple(sorted(rng.sample(themes, rng.randint(1, 4))))
-        sub = Subscriber(f"reader{i:04d}@example.org", NAMES[i % len(NAMES)], chosen, "active")
-        store.put_subscriber(sub, "test")
+        sub = Subscriber(f"reader{i:04d}@example.org", NAMES[i % len(NAMES)], chosen,
+                         SubscriberStatus.ACTIVE)
+        store.subscribers.put(sub, "test")
         subs.append(sub)
     return subs
 
@@ -93,13 +99,14 @@ def test_prepared_messages_equal_a_full_build(loaded: tuple[Config, Store],
     subs = {s.email: s for s in subscribers(store, 60)}
     report = send(store, cfg, PERIOD, SECRET)
     assert report.sent == len(smtp_server.handler.received) == 60
-    p = plan(store, cfg, PERIOD, SECRET, freeze_it=False)
+    edition = draft(store, cfg, PERIOD).edition
+    sender = Sender.of(cfg.site)
     for received in smtp_server.handler.received:
         got = check_wire_format(received.data)
         sub = subs[received.recipients[0]]
         when = datetime.fromtimestamp(got["Date"].datetime.timestamp(), UTC)
-        full = build(cfg, p.render(sub.themes), sub, links(cfg, SECRET, sub.email), PERIOD,
-                     when)
+        full = build(sender, render(edition, sub.themes), sub, links(cfg, SECRET, sub.email),
+                     sender.message_id(str(PERIOD), sub.email), when)
         reference = message_from_bytes(full.as_bytes(), policy=default)
         mine, theirs = decoded(got), decoded(reference)  # type: ignore[arg-type]
         assert mine["headers"] == theirs["headers"]
@@ -248,7 +255,7 @@ def test_chaos_server_still_delivers_everyone_exactly_once(
             assert sum(handler.faults.values()) > 30, handler.faults  # it really was chaotic
             assert report.sent == 150 and report.failed == 0
             assert counts == Counter(s.email for s in subs)  # each exactly once
-            assert store.delivery_counts(PERIOD) == {"sent": 150}
+            assert store.ledger.counts(PERIOD) == {"sent": 150}
     finally:
         server.stop()
 
@@ -258,12 +265,12 @@ def test_repeated_permanent_failures_mark_a_subscriber_bounced(
     cfg, store = loaded
     subscribers(store, 3)
     smtp_server.handler.refuse["reader0001@example.org"] = "550 5.1.1 Mailbox unavailable"
-    for period in ("2026-08", "2026-09"):
+    for period in (Period(2026, 8), Period(2026, 9)):
         assert send(store, cfg, period, SECRET).failed == 1
-    assert store.subscriber("reader0001@example.org").status == "active"  # type: ignore
-    report = send(store, cfg, "2026-10", SECRET)  # the third refusal (bounce_after = 3)
+    assert store.subscribers.get("reader0001@example.org").status == "active"  # type: ignore
+    report = send(store, cfg, Period(2026, 10), SECRET)  # the third refusal (bounce_after = 3)
     assert report.bounced == 1
-    assert store.subscriber("reader0001@example.org").status == "bounced"  # type: ignore
+    assert store.subscribers.get("reader0001@example.org").status == "bounced"  # type: ignore
 
 
 def test_rate_limiter_spaces_sends_and_holds_an_hourly_quota() -> None:
@@ -292,8 +299,8 @@ def slow_server() -> Iterator[SmtpServer]:
     server.stop()
 
 
-def cli(cfg: Config, *args: str) -> list[str]:
-    return [sys.executable, "-m", "msdigest.cli", "--config", cfg.source, *args]
+def cli(cfg: Config, *args: object) -> list[str]:
+    return [sys.executable, "-m", "msdigest.cli", "--config", cfg.source, *map(str, args)]
 
 
 ENV = {**os.environ, "MSDIGEST_SECRET": "k", "PYTHONUNBUFFERED": "1"}
@@ -331,8 +338,8 @@ def test_kill_9_then_send_again_delivers_everyone_once(
     assert all(n <= 2 for n in counts.values())
     assert len(twice) <= 4  # at most one per connection
     with Store.open(cfg.store_path) as store:
-        flagged = {d.email for d in store.deliveries(PERIOD) if d.duplicate}
-        assert store.delivery_counts(PERIOD) == {"sent": 300}
+        flagged = {d.email for d in store.ledger.rows(PERIOD) if d.duplicate}
+        assert store.ledger.counts(PERIOD) == {"sent": 300}
     assert twice <= flagged and len(flagged) <= 4
     for email in twice:
         ids = {r.message["Message-ID"] for r in slow_server.handler.to(email)}
@@ -362,7 +369,7 @@ def test_signal_finishes_in_flight_messages_and_the_next_send_resumes(
     assert proc.returncode == 130, err
     assert "interrupted" in err and "sent now" in out
     with Store.open(cfg.store_path) as store:
-        counts = store.delivery_counts(PERIOD)
+        counts = store.ledger.counts(PERIOD)
         assert "sending" not in counts  # every message in flight was recorded
         assert counts["sent"] == len(slow_server.handler.received) < 300
     again = subprocess.run(cli(cfg, "send", "--period", PERIOD), env=ENV, capture_output=True,
@@ -402,22 +409,23 @@ def test_lines_starting_with_a_dot_survive_the_smtp_transfer(
 
 def test_deferred_rows_are_retried_on_the_next_send_and_attempts_add_up(
         loaded: tuple[Config, Store], smtp_server: SmtpServer) -> None:
-    from msdigest.message import message_id
-    from msdigest.store import now
+    from msdigest.clock import system_clock
     cfg, store = loaded  # max_attempts = 5
+    sender = Sender.of(cfg.site)
     subscribers(store, 3)
-    store.open_ledger(PERIOD)
+    store.ledger.open(PERIOD)
     # What an interrupted run leaves: two subscribers deferred after 2 and 4 attempts.
     for email, attempts in (("reader0000@example.org", 2), ("reader0001@example.org", 4)):
         for _ in range(attempts):
-            store.mark(PERIOD, email, "deferred", message_id(cfg, PERIOD, email),
-                       "451 4.2.0 Mailbox busy", attempt=True, next_attempt=now())
+            store.ledger.mark(PERIOD, email, DeliveryState.DEFERRED,
+                              sender.message_id(str(PERIOD), email), "451 4.2.0 Mailbox busy",
+                              attempt=True, next_attempt=system_clock())
     smtp_server.handler.refuse["reader0001@example.org"] = "451 4.2.0 Mailbox busy"
     report = send(store, cfg, PERIOD, SECRET)
     assert (report.sent, report.failed) == (2, 1)
-    first = store.delivery(PERIOD, "reader0000@example.org")
+    first = store.ledger.get(PERIOD, "reader0000@example.org")
     assert first is not None and (first.state, first.attempts) == ("sent", 3)
-    last = store.delivery(PERIOD, "reader0001@example.org")
+    last = store.ledger.get(PERIOD, "reader0001@example.org")
     assert last is not None and (last.state, last.attempts) == ("failed", 5)
     assert last.reason == "gave up after 5 attempts: 451 4.2.0 Mailbox busy"
     assert len(smtp_server.handler.to("reader0000@example.org")) == 1

@@ -29,16 +29,21 @@ import pytest
 
 from msdigest import editorial, preview
 from msdigest.collect import collect_feed
-from msdigest.compose import compose, freeze
 from msdigest.config import Config
+from msdigest.issue import draft, freeze
+from msdigest.period import Period
 from msdigest.store import Store
+from msdigest.unsubscribe import Signer
+from msdigest.web.desk import serve_desk
+from msdigest.web.http import ThreadingServer
 
 from .chromium import screenshot
+from .conftest import issue_of as compose
 from .conftest import rss
 
 pytestmark = pytest.mark.browser
 
-PERIOD = "2026-10"
+PERIOD = Period(2026, 10)
 SECRET = b"desk-test-secret"
 WEAK_TITLE = "Sleep quality and fatigue in people with MS: a survey"
 UNDATED_TITLE = "An undated summary"
@@ -57,8 +62,8 @@ BOX = """const r = arguments[0].getBoundingClientRect();
 return {top: r.top + scrollY, left: r.left, width: r.width, height: r.height};"""
 
 
-def cli(cfg: Config, *args: str) -> list[str]:
-    return [sys.executable, "-m", "msdigest.cli", "--config", cfg.source, *args]
+def cli(cfg: Config, *args: object) -> list[str]:
+    return [sys.executable, "-m", "msdigest.cli", "--config", cfg.source, *map(str, args)]
 
 
 def env() -> dict[str, str]:
@@ -94,11 +99,11 @@ def desk(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Desk]:
     ]), "utf-8")
     report = collect_feed(store, str(extra), cfg.base_dir, cfg.tz)
     assert report.new == 1 and len(report.skipped) == 1
-    weak_id = next(s.id for s in store.summaries() if s.title == WEAK_TITLE)
+    weak_id = next(s.id for s in store.content.all() if s.title == WEAK_TITLE)
 
-    started: queue.Queue[preview.ThreadingServer] = queue.Queue()
+    started: queue.Queue[ThreadingServer] = queue.Queue()
     said: list[str] = []
-    thread = threading.Thread(target=preview.serve, args=(cfg, PERIOD, SECRET),
+    thread = threading.Thread(target=serve_desk, args=(cfg, PERIOD, SECRET),
                               kwargs={"port": 0, "announce": said.append,
                                       "ready": started.put}, daemon=True)
     thread.start()
@@ -246,7 +251,7 @@ def test_the_desk_shows_the_issue_and_everything_to_check(driver: Any, desk: Des
 
 
 def title_of(desk: Desk, summary_id: str) -> str:
-    found = desk.store.summary(summary_id)
+    found = desk.store.content.get(summary_id)
     assert found is not None
     return found.title
 
@@ -302,8 +307,8 @@ def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
 
 def test_the_preview_files_are_served_as_preview_writes_them(desk: Desk, tmp_path: Path
                                                              ) -> None:
-    files = preview.write(desk.cfg, compose(desk.store, desk.cfg, PERIOD), tmp_path / "out",
-                          SECRET)
+    files = preview.write(draft(desk.store, desk.cfg, PERIOD).edition, tmp_path / "out",
+                          Signer.of(desk.cfg, SECRET))
     for name, path in (("issue.html", files.html), ("issue.txt", files.text),
                        ("issue.json", files.json)):
         status, headers, body = fetch(desk.url + name)
@@ -322,7 +327,7 @@ def test_the_preview_files_are_served_as_preview_writes_them(desk: Desk, tmp_pat
 
 def test_a_sent_issue_is_shown_frozen_without_edit_commands(desk: Desk) -> None:
     issue = compose(desk.store, desk.cfg, PERIOD)
-    freeze(desk.store, desk.cfg, issue)
+    freeze(desk.store, draft(desk.store, desk.cfg, PERIOD))
     status, _, body = fetch(desk.url)
     page = body.decode("utf-8")
     assert status == 200 and "Sent: the issue went out and can no longer change." in page
@@ -342,7 +347,7 @@ def test_preview_serve_command_runs_until_a_signal(
     cfg = make_config()
     with Store.open(cfg.store_path) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
-    command = cli(cfg, "preview", "--period", PERIOD, "--serve", "--port", "0")
+    command = cli(cfg, "preview", "--period", str(PERIOD), "--serve", "--port", "0")
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env=env()) as proc:
         lines: queue.Queue[str] = queue.Queue()

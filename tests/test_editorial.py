@@ -11,16 +11,19 @@ import pytest
 
 from msdigest import editorial
 from msdigest.collect import collect_feed
-from msdigest.compose import compose, draft
 from msdigest.config import Config
-from msdigest.deliver import send, send_test
-from msdigest.editorial import EditError, NotApproved
+from msdigest.delivery.send import send, send_test
+from msdigest.errors import EditError, IssueFrozen, NotApproved
+from msdigest.issue import draft
+from msdigest.period import Period
+from msdigest.sanitize import intro_html, intro_text
 from msdigest.store import Store
 from msdigest.subscribers import import_file
 
 from .conftest import REPO, SECRET, SmtpServer
+from .conftest import issue_of as compose
 
-PERIOD = "2026-10"
+PERIOD = Period(2026, 10)
 
 
 @pytest.fixture
@@ -80,10 +83,10 @@ def test_intro_note_and_subject_override(desk: tuple[Config, Store]) -> None:
     editorial.set_subject(store, cfg, PERIOD, "Your {month} digest: {count} summaries")
     issue = compose(store, cfg, PERIOD)
     assert issue.subject == "Your October 2026 digest: 8 summaries"
-    html = editorial.intro_html(issue.intro)
+    html = intro_html(issue.intro)
     assert "<strong>big</strong>" in html and 'href="https://t.example.org/x"' in html
     assert "<script" not in html
-    assert editorial.intro_text(issue.intro).startswith("A big month for trials.")
+    assert intro_text(issue.intro).startswith("A big month for trials.")
 
 
 def test_send_refuses_until_approved_and_again_after_a_change(
@@ -95,15 +98,16 @@ def test_send_refuses_until_approved_and_again_after_a_change(
     editorial.exclude(store, cfg, PERIOD, ids(compose(store, cfg, PERIOD))[0])
     with pytest.raises(NotApproved, match="changed after Eve approved it"):
         send(store, cfg, PERIOD, SECRET)
-    assert smtp_server.handler.received == [] and store.delivery_counts(PERIOD) == {}
+    assert smtp_server.handler.received == [] and store.ledger.counts(PERIOD) == {}
     _, digest = editorial.approve(store, cfg, PERIOD, "Eve")
-    assert store.approval(PERIOD)[:2] == (digest, "Eve")  # type: ignore[index]
+    approval = store.issues.approval(PERIOD)
+    assert approval is not None and (approval.content_hash, approval.by) == (digest, "Eve")
     report = send(store, cfg, PERIOD, SECRET)
     # The excluded summary was October's only gut microbiome one: Dev, who follows only
     # that theme, is recorded as having nothing this month.
     assert (report.sent, report.skipped) == (5, 1)
     # Sent: the issue is frozen and can no longer be edited.
-    with pytest.raises(EditError, match="already been sent"):
+    with pytest.raises(IssueFrozen, match="already been sent"):
         editorial.pin(store, cfg, PERIOD, ids(compose(store, cfg, PERIOD))[0])
 
 
@@ -119,7 +123,7 @@ def test_send_test_goes_only_to_the_given_addresses_and_is_not_recorded(
     # A subscriber sees their own themes; anyone else sees the whole issue.
     assert "Gut microbiome" not in got["ben.okafor@example.org"].get_body(
         ("html",)).get_content()  # type: ignore[union-attr]
-    assert store.delivery_counts(PERIOD) == {} and not store.is_frozen(PERIOD)
+    assert store.ledger.counts(PERIOD) == {} and not store.issues.is_frozen(PERIOD)
     again = send_test(store, cfg, PERIOD, SECRET, ["editor@example.org"])
     assert again == [("editor@example.org", "sent")]  # as often as the editor likes
     ids_seen = {r.message["Message-ID"] for r in smtp_server.handler.to("editor@example.org")}
@@ -132,9 +136,10 @@ def test_issue_commands_and_exit_code_for_an_unapproved_send(
     first = ids(compose(store, cfg, PERIOD))[0]
     env = {**os.environ, "MSDIGEST_SECRET": "k"}
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: object) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "msdigest.cli", "--config", cfg.source,
-                               *args], capture_output=True, text=True, env=env, timeout=60)
+                               *map(str, args)], capture_output=True, text=True, env=env,
+                              timeout=60)
 
     assert run("issue", "exclude", "--period", PERIOD, first).returncode == 0
     shown = run("issue", "show", "--period", PERIOD)

@@ -39,7 +39,7 @@ def test_wheel_installs_and_runs_the_demo_outside_the_checkout(tmp_path: Path) -
         for name in SHIPPED:
             assert name in names, f"{name} missing from {wheels[0].name}"
             assert wheel.read(name).strip(), f"{name} is empty in the wheel"
-        assert "msdigest/cli.py" in names
+        assert "msdigest/cli/__init__.py" in names
         assert not [n for n in names if n.startswith(("tests/", "src/"))]
 
     site = tmp_path / "site"

@@ -18,21 +18,19 @@ import pytest
 
 from msdigest import config as config_mod
 from msdigest.collect import collect_feed
-from msdigest.compose import compose
-from msdigest.model import Issue, Item, Section
+from msdigest.config import Config
+from msdigest.errors import TemplateError
+from msdigest.model import Edition, Issue, Item, Section
+from msdigest.period import Period
+from msdigest.personal import PLACEHOLDER, Personal, greeting
+from msdigest.personal import personalize as fill_in
 from msdigest.preview import warnings
-from msdigest.render import (
-    GMAIL_CLIP_BYTES,
-    PLACEHOLDER,
-    Personal,
-    Rendered,
-    greeting,
-    personalize,
-    render,
-)
+from msdigest.render import GMAIL_CLIP_BYTES, Rendered
+from msdigest.render import render as render_edition
 from msdigest.store import Store
+from msdigest.templates import look
 
-from .conftest import REPO
+from .conftest import REPO, issue_of
 
 CFG = config_mod.load(None, env={})
 PERIOD = "2026-10"
@@ -46,13 +44,31 @@ PERSON = Personal(greeting("Alex"), EMAIL, UNSUB, PREFS)
 URL_ONLY = re.compile(r"^\s*https://\S+$")
 
 
+def render(cfg: Config, issue: Issue, themes: tuple[str, ...] = ()) -> Rendered:
+    """The issue in the look the config and templates give now."""
+    return render_edition(Edition(issue, look(cfg)), themes)
+
+
+def personalize(rendered: Rendered, person: Personal) -> tuple[str, str]:
+    return fill_in(rendered.html, rendered.text, person)
+
+
+def make_issue(period: str, subject: str, preheader: str,
+               sections: tuple[Section, ...]) -> Issue:
+    return Issue(Period.parse(period), CFG.site.name, sections, subject, preheader)
+
+
+def view_url(period: str) -> str:
+    return look(CFG).view_url(Period.parse(period))
+
+
 @pytest.fixture(scope="module")
 def issue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issue]:
     """The bundled sample feed's October 2026 issue: 8 summaries in 5 themes."""
     with Store.open(tmp_path_factory.mktemp("render") / "store.sqlite") as store:
         report = collect_feed(store, "msdigest:sample-feed.xml", REPO, CFG.tz)
         assert not report.error
-        yield compose(store, CFG, PERIOD)
+        yield issue_of(store, CFG, PERIOD)
 
 
 def sent(issue: Issue, themes: tuple[str, ...] = ()) -> tuple[Rendered, str, str]:
@@ -92,9 +108,9 @@ def synthetic(n: int = 60) -> Issue:
                             datetime(2026, 10, 28, tzinfo=UTC) - timedelta(hours=9 * k),
                             teaser, theme.id))
         sections.append(Section(theme.id, theme.title, tuple(its)))
-    return Issue(PERIOD, "October 2026", "MS Research Digest — October 2026: 60 new summaries",
-                 "60 plain-language summaries of MS research from October 2026.",
-                 tuple(sections))
+    return make_issue(PERIOD, "MS Research Digest — October 2026: 60 new summaries",
+                      "60 plain-language summaries of MS research from October 2026.",
+                      tuple(sections))
 
 
 # --- the HTML part --------------------------------------------------------------------------
@@ -189,7 +205,7 @@ def test_footer_says_why_where_and_how_to_leave(issue: Issue) -> None:
     assert CFG.site.postal_address in words
     links = {visible_text(a): a.get("href") for a in footer.iter("a")}
     assert links == {
-        "View this email in your browser": CFG.digest.view_url(PERIOD),
+        "View this email in your browser": view_url(PERIOD),
         "Choose your themes": PREFS,  # & in the URL survives HTML escaping
         "Unsubscribe": UNSUB,
         "Visit the MS Research Digest website": CFG.site.url,
@@ -220,12 +236,12 @@ def test_a_subscriber_gets_only_the_themes_they_chose(issue: Issue) -> None:
 
 
 def test_an_empty_theme_and_an_empty_issue_say_so(issue: Issue) -> None:
-    empty = Issue(PERIOD, "October 2026", "s", "p",
-                  (*issue.sections[:1], Section("therapies", "Therapies", ())))
+    empty = make_issue(PERIOD, "s", "p",
+                       (*issue.sections[:1], Section("therapies", "Therapies", ())))
     _, page, text = sent(empty)
     assert "No new summaries on this theme this month." in page
     assert "No new summaries on this theme this month." in text
-    nothing = Issue(PERIOD, "October 2026", "s", "p", (Section("therapies", "Therapies", ()),))
+    nothing = make_issue(PERIOD, "s", "p", (Section("therapies", "Therapies", ()),))
     _, page, text = sent(nothing, ("therapies",))
     assert "There are no new summaries in the themes you follow this month." in page
     assert "There are no new summaries in the themes you follow this month." in text
@@ -236,7 +252,7 @@ def test_titles_are_escaped_in_html_and_plain_in_text() -> None:
     item = Item("x", title, "https://summaries.example.org/s?a=1&b=2",
                 datetime(2026, 7, 1, 12, tzinfo=UTC), "Teaser with <i>tags</i> & more.",
                 "other")
-    odd = Issue("2026-07", "July 2026", "s", "p", (Section("other", "Other research", (item,)),))
+    odd = make_issue("2026-07", "s", "p", (Section("other", "Other research", (item,)),))
     _, page, text = sent(odd)
     assert "<b>&" not in page and "<i>tags" not in page
     assert "Fatigue &lt;b&gt;&amp; sleep&lt;/b&gt;" in page
@@ -275,7 +291,7 @@ def test_dates_are_in_the_configured_time_zone(make_config) -> None:  # type: ig
     cfg = make_config(schedule={"timezone": "America/New_York"})
     item = Item("x", "T", "https://summaries.example.org/t",
                 datetime(2026, 7, 1, 2, 30, tzinfo=UTC), "Teaser.", "other")
-    odd = Issue("2026-06", "June 2026", "s", "p", (Section("other", "Other research", (item,)),))
+    odd = make_issue("2026-06", "s", "p", (Section("other", "Other research", (item,)),))
     page, text = personalize(render(cfg, odd), PERSON)
     assert "June 30, 2026" in page and "June 30, 2026" in text
 
@@ -290,9 +306,9 @@ def test_personalize_fills_every_placeholder_escaped_for_html(issue: Issue) -> N
     assert "Hello Zoë &lt;&quot;Z&quot;&gt; &amp; co," in page
     assert 'Hello Zoë <"Z"> & co,' in text and "z&o@example.org" in text
     assert visible_text(doc(page)).count("z&o@example.org") == 1
-    # The rendered variant is shared: personalizing never changes it.
-    assert personalize(rendered, PERSON) == personalize(rendered, PERSON)
-    assert "__MSDIGEST_EMAIL__" in rendered.html
+    # The rendered variant is shared: personalizing one subscriber never changes it.
+    assert EMAIL in personalize(rendered, PERSON)[0]
+    assert "__MSDIGEST_EMAIL__" in rendered.html and EMAIL not in rendered.html
 
 
 # --- the plain-text part --------------------------------------------------------------------
@@ -323,7 +339,7 @@ def test_text_part_has_the_same_content_in_lines_of_78(issue: Issue) -> None:
     assert flat.count(CFG.digest.disclaimer) == 8
     for caveat in CFG.digest.caveats:
         assert caveat in flat
-    for url in (UNSUB, PREFS, CFG.digest.view_url(PERIOD)):
+    for url in (UNSUB, PREFS, view_url(PERIOD)):
         assert url in lines  # alone on its line, whole
     assert EMAIL in lines
     assert CFG.site.postal_address in lines
@@ -341,8 +357,9 @@ def test_text_lines_stay_short_with_long_titles_names_and_links() -> None:
     assert long_unsub in text.splitlines()
     short = Item("s", "Short", "https://s.example.org/a", datetime(2026, 10, 2, tzinfo=UTC),
                  "T.", "other")
-    _, text = personalize(render(CFG, Issue(PERIOD, "October 2026", "s", "p",
-                                            (Section("other", "Other", (short,)),))), PERSON)
+    _, text = personalize(render(CFG, make_issue(PERIOD, "s", "p",
+                                                 (Section("other", "Other", (short,)),))),
+                          PERSON)
     assert "Read more: https://s.example.org/a" in text.splitlines()  # fits: one line
 
 
@@ -372,7 +389,8 @@ def test_a_60_summary_issue_stays_well_under_gmails_clipping_size(
 
 def test_preview_writes_the_sample_email(issue: Issue, tmp_path: Path) -> None:
     from msdigest.preview import write
-    files = write(CFG, issue, tmp_path, b"k")
+    from msdigest.unsubscribe import Signer
+    files = write(Edition(issue, look(CFG)), tmp_path, Signer.of(CFG, b"k"))
     page = files.html.read_text("utf-8")
     assert files.html_bytes == len(page.encode("utf-8"))
     assert files.warnings == ()  # no empty theme, far from the size limit
@@ -392,5 +410,5 @@ def test_an_editors_own_templates_folder_overrides_the_bundled_ones(
     assert rendered.text.startswith("MS Research Digest / October 2026\nGut microbiome: 1\n")
     assert "Gut microbiome" in rendered.html and "Read more" in rendered.html  # bundled
     missing = make_config(digest={"templates": "no-such-folder"})
-    with pytest.raises(FileNotFoundError, match="no-such-folder"):
+    with pytest.raises(TemplateError, match="no-such-folder"):
         render(missing, issue)

@@ -177,7 +177,7 @@ def services(tmp_path: Path) -> Iterator[Callable[[Path], Service]]:
 def runs(path: Path) -> list[tuple[str, str | None]]:
     """(job, outcome) of every scheduled run so far, oldest first."""
     with Store.open(path) as store:
-        return [(r["job"], r["outcome"]) for r in reversed(store.runs(100))]
+        return [(r.job, r.outcome) for r in reversed(store.runs.recent(100))]
 
 
 def import_subscribers(config: Path, tmp_path: Path) -> None:

@@ -17,15 +17,19 @@ from aiosmtpd.smtp import Envelope
 
 from msdigest.collect import collect_feed
 from msdigest.config import Config
-from msdigest.deliver import DeliveryError, dry_run, send
+from msdigest.delivery.send import dry_run, send
+from msdigest.errors import DeliveryError
+from msdigest.message import Sender
 from msdigest.model import Summary
+from msdigest.period import Period
+from msdigest.records import DeliveryState
 from msdigest.store import Store
 from msdigest.subscribers import import_file
 from msdigest.unsubscribe import read_token
 
 from .conftest import REPO, SECRET, SmtpServer
 
-PERIOD = "2026-10"
+PERIOD = Period(2026, 10)
 ACTIVE = ["ana.silva@example.org", "ben.okafor@example.org", "chloe.martin@example.net",
           "dev.patel@example.com", "eva.novak@example.org", "farid.haddad@example.org"]
 
@@ -91,7 +95,7 @@ def test_sending_again_sends_nothing_twice(ready: tuple[Config, Store],
     again = send(store, cfg, PERIOD, SECRET)
     assert (again.sent, again.already) == (0, 6)
     assert len(smtp_server.handler.received) == 6
-    assert store.delivery_counts(PERIOD) == {"sent": 6}
+    assert store.ledger.counts(PERIOD) == {"sent": 6}
 
 
 def test_refused_recipient_fails_with_the_reply_and_others_still_get_it(
@@ -101,7 +105,7 @@ def test_refused_recipient_fails_with_the_reply_and_others_still_get_it(
     report = send(store, cfg, PERIOD, SECRET)
     assert (report.sent, report.failed) == (5, 1)
     assert report.failures == [("dev.patel@example.com", "550 5.1.1 No such user here")]
-    failed = store.delivery(PERIOD, "dev.patel@example.com")
+    failed = store.ledger.get(PERIOD, "dev.patel@example.com")
     assert failed is not None and (failed.state, failed.reason) == (
         "failed", "550 5.1.1 No such user here")
     assert len(smtp_server.handler.received) == 5
@@ -124,7 +128,7 @@ def test_temporary_refusal_is_retried_in_the_same_run(
     report = send(store, cfg, PERIOD, SECRET)
     assert (report.sent, report.deferred, report.failed) == (6, 0, 0)
     assert len(smtp_server.handler.to("eva.novak@example.org")) == 1
-    assert store.delivery(PERIOD, "eva.novak@example.org").attempts == 3  # type: ignore
+    assert store.ledger.get(PERIOD, "eva.novak@example.org").attempts == 3  # type: ignore
 
 
 def test_connection_dropped_mid_send_loses_nothing(
@@ -163,7 +167,7 @@ def test_connection_cut_during_data_loses_nothing(
     assert cut and report.sent == 6 and report.deferred == 0
     got = sorted(r.recipients[0] for r in smtp_server.handler.received)
     assert got == sorted(ACTIVE)
-    retried = store.delivery(PERIOD, cut[0])
+    retried = store.ledger.get(PERIOD, cut[0])
     assert retried is not None and retried.attempts == 2
     # The whole message had gone out when the line died: it may have arrived, so the
     # retry is reported as possibly duplicated (here the server had not kept it).
@@ -177,7 +181,7 @@ def test_server_down_stops_cleanly_and_the_next_send_resumes(
     report = send(store, cfg, PERIOD, SECRET)
     assert report.sent == 0 and "cannot connect to SMTP 127.0.0.1" in report.stopped
     assert "send --period 2026-10" in report.stopped
-    assert store.delivery_counts(PERIOD) == {"pending": 6}  # none marked sending or sent
+    assert store.ledger.counts(PERIOD) == {"pending": 6}  # none marked sending or sent
     assert report.remaining == 6
     smtp_server.start()
     resumed = send(store, cfg, PERIOD, SECRET)
@@ -187,15 +191,15 @@ def test_server_down_stops_cleanly_and_the_next_send_resumes(
 def test_interrupted_message_is_resent_once_with_the_same_message_id(
         ready: tuple[Config, Store], smtp_server: SmtpServer) -> None:
     cfg, store = ready
-    from msdigest.message import message_id
     # What a crash between the server's "250" and the ledger's commit leaves behind.
-    mid = message_id(cfg, PERIOD, "ana.silva@example.org")
-    store.mark(PERIOD, "ana.silva@example.org", "sending", mid, attempt=True)
+    mid = Sender.of(cfg.site).message_id(str(PERIOD), "ana.silva@example.org")
+    store.ledger.mark(PERIOD, "ana.silva@example.org", DeliveryState.SENDING, mid,
+                      attempt=True)
     report = send(store, cfg, PERIOD, SECRET)
     assert (report.sent, report.duplicates) == (6, 1)
     ana = smtp_server.handler.to("ana.silva@example.org")
     assert len(ana) == 1 and ana[0].message["Message-ID"] == mid
-    assert store.delivery(PERIOD, "ana.silva@example.org").duplicate == 1  # type: ignore
+    assert store.ledger.get(PERIOD, "ana.silva@example.org").duplicate == 1  # type: ignore
 
 
 def test_nothing_in_chosen_themes_is_recorded_not_silently_skipped(
@@ -203,15 +207,15 @@ def test_nothing_in_chosen_themes_is_recorded_not_silently_skipped(
     cfg = make_config(smtp=smtp_server)
     store = Store.open(cfg.store_path)
     when = datetime(2026, 7, 3, tzinfo=UTC)
-    store.upsert_summary(Summary("s1", "g1", "Gut bacteria and relapses",
+    store.content.upsert(Summary("s1", "g1", "Gut bacteria and relapses",
                                  "https://t.example.org/1", when, "<p>x</p>", "x", "f"), when)
     csv = tmp_path / "s.csv"
     csv.write_text("email,name,themes,status\nz@example.org,Zed,exercise,active\n"
                    "y@example.org,Yan,,active\n")
     import_file(store, csv, cfg.theme_ids)
-    report = send(store, cfg, "2026-07", SECRET)
+    report = send(store, cfg, Period(2026, 7), SECRET)
     assert (report.sent, report.skipped) == (1, 1)
-    zed = store.delivery("2026-07", "z@example.org")
+    zed = store.ledger.get(Period(2026, 7), "z@example.org")
     assert zed is not None and zed.state == "skipped"
     assert zed.reason == "no new summaries in the themes this subscriber chose"
     assert not smtp_server.handler.to("z@example.org")
@@ -221,7 +225,7 @@ def test_empty_issue_is_refused(make_config: Callable[..., Config]) -> None:
     cfg = make_config()
     with Store.open(cfg.store_path) as store, pytest.raises(DeliveryError,
                                                             match="has no summaries"):
-        send(store, cfg, "2020-01", SECRET)
+        send(store, cfg, Period(2020, 1), SECRET)
 
 
 def test_dry_run_writes_eml_files_and_records_nothing(
@@ -230,7 +234,7 @@ def test_dry_run_writes_eml_files_and_records_nothing(
     report = dry_run(store, cfg, PERIOD, SECRET, tmp_path / "outbox")
     assert len(report.written) == 6
     assert smtp_server.handler.received == []
-    assert store.delivery_counts(PERIOD) == {} and store.issues() == []
+    assert store.ledger.counts(PERIOD) == {} and store.issues.frozen_periods() == []
     first = message_from_bytes(report.written[0].read_bytes(), policy=default)
     again = dry_run(store, cfg, PERIOD, SECRET, tmp_path / "outbox2")
     second = message_from_bytes(again.written[0].read_bytes(), policy=default)
@@ -241,7 +245,7 @@ def test_send_command_needs_the_secret_and_reports(
         ready: tuple[Config, Store], smtp_server: SmtpServer) -> None:
     cfg, _ = ready
     cmd = [sys.executable, "-m", "msdigest.cli", "--config", cfg.source, "send", "--period",
-           PERIOD]
+           str(PERIOD)]
     env = {k: v for k, v in os.environ.items() if k != "MSDIGEST_SECRET"}
     missing = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
     assert missing.returncode == 1 and "MSDIGEST_SECRET is not set" in missing.stderr
@@ -251,7 +255,7 @@ def test_send_command_needs_the_secret_and_reports(
     assert run.returncode == 3, run.stderr
     assert "sent now" in run.stdout and "failed (permanent)" in run.stdout
     assert "dev.patel@example.com: 550 5.1.1 No such user here" in run.stdout
-    status = subprocess.run([*cmd[:5], "status", "--period", PERIOD], capture_output=True,
+    status = subprocess.run([*cmd[:5], "status", "--period", str(PERIOD)], capture_output=True,
                             text=True, timeout=60, env=env)
     assert status.returncode == 0
     assert "failed: dev.patel@example.com: 550 5.1.1 No such user here" in status.stdout

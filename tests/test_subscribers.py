@@ -28,11 +28,11 @@ def test_example_csv_shows_every_case(store: Store) -> None:
         "line 11 (ben.okafor@example.org): duplicate of line 3",
         "line 12 (ines.costa@example.org): status must be active or unsubscribed, got 'paused'",
     ]
-    assert store.count_subscribers() == {"active": 6, "unsubscribed": 1}
-    ben = store.subscriber("ben.okafor@example.org")
+    assert store.subscribers.counts() == {"active": 6, "unsubscribed": 1}
+    ben = store.subscribers.get("ben.okafor@example.org")
     assert ben is not None and ben.themes == ("exercise", "therapies")
     assert ben.name == "Ben Okafor"  # the first row wins, the duplicate is reported
-    assert store.subscriber("ana.silva@example.org").themes == ()  # type: ignore[union-attr]
+    assert store.subscribers.get("ana.silva@example.org").themes == ()  # type: ignore[union-attr]
 
 
 def test_reimport_updates_and_never_duplicates(tmp_path: Path, store: Store) -> None:
@@ -42,8 +42,8 @@ def test_reimport_updates_and_never_duplicates(tmp_path: Path, store: Store) -> 
     csv.write_text("email,name,themes,status\na@example.org,Ann B,exercise,active\n")
     again = import_file(store, csv, THEMES)
     assert (again.new, again.updated) == (0, 1)
-    assert store.count_subscribers() == {"active": 1}
-    sub = store.subscriber("a@example.org")
+    assert store.subscribers.counts() == {"active": 1}
+    sub = store.subscribers.get("a@example.org")
     assert sub is not None and (sub.name, sub.themes) == ("Ann B", ("exercise",))
     assert import_file(store, csv, THEMES).unchanged == 1
 
@@ -52,10 +52,10 @@ def test_an_opt_out_through_the_link_survives_a_reimport(tmp_path: Path, store: 
     csv = tmp_path / "s.csv"
     csv.write_text("email,name,themes,status\nb@example.org,Bo,,active\n")
     import_file(store, csv, THEMES)
-    store.set_status("b@example.org", "unsubscribed", "link")
+    store.subscribers.set_status("b@example.org", "unsubscribed", "link")
     report = import_file(store, csv, THEMES)
     assert report.kept_unsubscribed == ["b@example.org"]
-    assert store.subscriber("b@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    assert store.subscribers.get("b@example.org").status == "unsubscribed"  # type: ignore[union-attr]
 
 
 def test_wrong_header_and_ragged_rows() -> None:

@@ -81,7 +81,7 @@ def test_themes_explain_command(tmp_path: Path) -> None:
     loaded = config_mod.load(cfg, env={})
     with Store.open(loaded.store_path) as store:
         collect_feed(store, "msdigest:sample-feed.xml", tmp_path, loaded.tz)
-        target = next(s for s in store.summaries() if "yoga" in s.title.lower())
+        target = next(s for s in store.content.all() if "yoga" in s.title.lower())
     run = subprocess.run([sys.executable, "-m", "msdigest.cli", "--config", str(cfg), "themes",
                           "explain", target.id[:6]], capture_output=True, text=True, cwd=REPO,
                          timeout=60)

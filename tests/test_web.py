@@ -12,10 +12,11 @@ import pytest
 
 from msdigest.collect import collect_feed
 from msdigest.config import Config
-from msdigest.deliver import send
+from msdigest.delivery.send import send
+from msdigest.period import Period
 from msdigest.store import Store
 from msdigest.subscribers import import_file
-from msdigest.web import server
+from msdigest.web.links import server
 
 from .conftest import REPO, SECRET, SmtpServer
 
@@ -52,17 +53,17 @@ def fetch(url: str, data: bytes | None = None) -> tuple[int, str]:
 def test_one_click_unsubscribe_from_the_header(site: tuple[Config, Store, str],
                                                smtp_server: SmtpServer) -> None:
     cfg, store, base = site
-    send(store, cfg, "2026-09", SECRET)
+    send(store, cfg, Period.parse("2026-09"), SECRET)
     msg = smtp_server.handler.to("eva.novak@example.org")[0].message
     link = msg["List-Unsubscribe"].split(",")[0].strip(" <>")
     status, page = fetch(local(link, base))  # a GET (e.g. a link scanner) changes nothing
     assert status == 200 and "Stop sending the monthly digest to" in page
-    assert store.subscriber("eva.novak@example.org").status == "active"  # type: ignore
+    assert store.subscribers.get("eva.novak@example.org").status == "active"  # type: ignore
     status, page = fetch(local(link, base), b"List-Unsubscribe=One-Click")  # RFC 8058 POST
     assert status == 200 and "You are unsubscribed" in page
-    assert store.subscriber("eva.novak@example.org").status == "unsubscribed"  # type: ignore
+    assert store.subscribers.get("eva.novak@example.org").status == "unsubscribed"  # type: ignore
     smtp_server.handler.received.clear()
-    send(store, cfg, "2026-10", SECRET)
+    send(store, cfg, Period.parse("2026-10"), SECRET)
     assert not smtp_server.handler.to("eva.novak@example.org")
     assert len(smtp_server.handler.received) == 5
 
@@ -72,13 +73,13 @@ def test_tampered_link_is_refused(site: tuple[Config, Store, str]) -> None:
     status, page = fetch(f"{base}/digest/unsubscribe?t=YW5hLnNpbHZhQGV4YW1wbGUub3Jn.forged",
                          b"List-Unsubscribe=One-Click")
     assert status == 400 and "This link does not work" in page
-    assert store.subscriber("ana.silva@example.org").status == "active"  # type: ignore
+    assert store.subscribers.get("ana.silva@example.org").status == "active"  # type: ignore
 
 
 def test_preferences_link_changes_the_themes(site: tuple[Config, Store, str],
                                              smtp_server: SmtpServer) -> None:
     cfg, store, base = site
-    send(store, cfg, "2026-09", SECRET)
+    send(store, cfg, Period.parse("2026-09"), SECRET)
     msg = smtp_server.handler.to("ana.silva@example.org")[0].message
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     start = html.index(cfg.unsubscribe.base_url + "/preferences?t=")
@@ -89,11 +90,11 @@ def test_preferences_link_changes_the_themes(site: tuple[Config, Store, str],
     body = urlencode([("t", token), ("theme", "exercise"), ("theme", "biomarkers")]).encode()
     status, page = fetch(local(link, base), body)
     assert status == 200 and "Saved." in page
-    assert store.subscriber("ana.silva@example.org").themes == (  # type: ignore[union-attr]
+    assert store.subscribers.get("ana.silva@example.org").themes == (  # type: ignore[union-attr]
         "exercise", "biomarkers")
     status, page = fetch(local(link, base), urlencode([("t", token)]).encode())
     assert "Choose at least one theme" in page
-    assert store.subscriber("ana.silva@example.org").themes == (  # type: ignore[union-attr]
+    assert store.subscribers.get("ana.silva@example.org").themes == (  # type: ignore[union-attr]
         "exercise", "biomarkers")
     # An unsubscribe token does not open the preferences page (purpose is signed).
     unsub = msg["List-Unsubscribe"].split(",")[0].strip(" <>").replace("/unsubscribe",

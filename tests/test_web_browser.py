@@ -12,7 +12,7 @@ from msdigest.config import Config
 from msdigest.store import Store
 from msdigest.subscribers import import_file
 from msdigest.unsubscribe import links
-from msdigest.web import server
+from msdigest.web.links import server
 
 from .chromium import screenshot
 from .conftest import REPO, SECRET
@@ -78,10 +78,10 @@ def test_unsubscribe_by_tapping_the_button(driver: Any,
     open_link(driver, site, "ana.silva@example.org", "unsubscribe")
     body = driver.find_element("css selector", "body").text
     assert "Stop sending the monthly digest to ana.silva@example.org?" in body
-    assert store.subscriber("ana.silva@example.org").status == "active"  # type: ignore
+    assert store.subscribers.get("ana.silva@example.org").status == "active"  # type: ignore
     driver.find_element("css selector", "button[type=submit]").click()
     wait_for_text(driver, "h1", "You are unsubscribed")
-    assert store.subscriber("ana.silva@example.org").status == "unsubscribed"  # type: ignore
+    assert store.subscribers.get("ana.silva@example.org").status == "unsubscribed"  # type: ignore
 
 
 def test_choose_themes_by_tapping_checkboxes(driver: Any,
@@ -97,5 +97,5 @@ def test_choose_themes_by_tapping_checkboxes(driver: Any,
             label.click()
     driver.find_element("css selector", "button[type=submit]").click()
     wait_for_text(driver, "[role=status]", "Saved.")
-    assert store.subscriber("ben.okafor@example.org").themes == (  # type: ignore[union-attr]
+    assert store.subscribers.get("ben.okafor@example.org").themes == (  # type: ignore[union-attr]
         "exercise", "biomarkers")

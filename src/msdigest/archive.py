@@ -2,7 +2,7 @@
 
 The email's "View in browser" link points at <archive_url>/<YYYY-MM>.html, so
 publishing the folder this writes under [digest] archive_url makes those links work.
-Only sent issues are archived, exactly as they went out (their content is frozen).
+Only sent issues are archived, exactly as they went out (their edition is frozen).
 """
 
 from __future__ import annotations
@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .compose import compose
 from .config import Config
-from .render import PLACEHOLDER, environment, render
+from .errors import TemplateError, UsageError
+from .issue import draft
+from .personal import PLACEHOLDER
+from .render import render
 from .store import Store
+from .templates import pages
 
 
 @dataclass(frozen=True)
@@ -26,20 +29,32 @@ class Entry:
 
 
 def write(store: Store, cfg: Config, out: Path) -> list[Entry]:
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the archive folder {out}: {exc.strerror}") from None
+    if not out.is_dir():
+        raise UsageError(f"{out} is not a folder; give --out a folder for the archive")
     entries = []
-    for period in store.issues():
-        issue = compose(store, cfg, period)
-        page = render(cfg, issue, web=True).html
+    for period in store.issues.frozen_periods():
+        edition = draft(store, cfg, period).edition
+        page = render(edition, web=True).html
         leftover = [t for t in PLACEHOLDER.values() if t in page]
         if leftover:  # a template that shows personal fields on the web would leak them
-            raise ValueError(f"the archive copy of {period} still has {leftover[0]}; "
-                             "personal fields belong inside {% if not web %}")
+            raise TemplateError(f"the archive copy of {period} still has {leftover[0]}; "
+                                "personal fields belong inside {% if not web %}")
         name = f"{period}.html"
-        (out / name).write_text(page, "utf-8")
-        entries.append(Entry(period, issue.month, issue.subject, issue.count, name))
+        _write(out / name, page)
+        issue = edition.issue
+        entries.append(Entry(str(period), issue.month, issue.subject, issue.count, name))
     entries.sort(key=lambda e: e.period, reverse=True)
-    index = environment(cfg).get_template("archive.html.j2").render(site=cfg.site,
-                                                                    entries=entries)
-    (out / "index.html").write_text(index, "utf-8")
+    index = pages(cfg).get_template("archive.html.j2").render(site=cfg.site, entries=entries)
+    _write(out / "index.html", index)
     return entries
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, "utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None

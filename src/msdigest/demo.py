@@ -20,11 +20,14 @@ from aiosmtpd.smtp import Envelope
 
 from . import bundled, editorial, preview
 from . import config as config_mod
-from .collect import collect_feed
-from .compose import compose
-from .deliver import Report, send
+from .collect import collect
+from .delivery.report import Report
+from .delivery.send import send
+from .issue import draft
+from .period import Period
 from .store import Store
 from .subscribers import ImportReport, import_file
+from .unsubscribe import Signer
 
 
 class SavingHandler:
@@ -41,7 +44,7 @@ class SavingHandler:
             self.count += 1
             n = self.count
         to = envelope.rcpt_tos[0] if envelope.rcpt_tos else "unknown"
-        data = envelope.original_content or envelope.content
+        data = envelope.original_content or envelope.content or b""
         (self.folder / f"{n:03d}-{to}.eml").write_bytes(
             data if isinstance(data, bytes) else data.encode())
         return "250 Message accepted for delivery"
@@ -50,7 +53,7 @@ class SavingHandler:
 @dataclass
 class DemoResult:
     folder: Path
-    period: str
+    period: Period
     collected: int
     imported: ImportReport
     themes: list[tuple[str, int]]
@@ -67,9 +70,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def latest_period(store: Store, tz: Any) -> str:
-    newest = store.summaries()[0].published.astimezone(tz)
-    return f"{newest.year:04d}-{newest.month:02d}"
+def latest_period(store: Store, tz: Any) -> Period:
+    newest = store.content.newest()
+    assert newest is not None, "the bundled sample feed has summaries"
+    return Period.of(newest.published.astimezone(tz))
 
 
 def run(config_path: str | None = None, folder: Path | None = None) -> DemoResult:
@@ -87,13 +91,14 @@ def run(config_path: str | None = None, folder: Path | None = None) -> DemoResul
             "smtp": {"host": "127.0.0.1", "port": port, "security": "none", "username": ""},
         })
         with Store.open(cfg.store_path) as store:
-            reports = [collect_feed(store, f.url, cfg.base_dir, cfg.tz) for f in cfg.feeds]
+            reports = collect(store, [f.url for f in cfg.feeds], cfg.base_dir, cfg.tz)
             imported = import_file(store, bundled.path("subscribers.example.csv"),
                                    cfg.theme_ids)
             period = latest_period(store, cfg.tz)
-            issue = compose(store, cfg, period)
+            edition = draft(store, cfg, period).edition
+            issue = edition.issue
             secret = secrets.token_bytes(32)
-            files = preview.write(cfg, issue, folder / "preview", secret)
+            files = preview.write(edition, folder / "preview", Signer.of(cfg, secret))
             editorial.approve(store, cfg, period, "msdigest demo")
             report = send(store, cfg, period, secret)
         deadline = time.monotonic() + 10

@@ -11,68 +11,27 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 
-import nh3
-from markdown_it import MarkdownIt
-
-from .collect import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, html_to_text
-from .compose import Placed, candidates, compose, fill, parse_period
+from .compose import Placed
 from .config import Config
-from .model import Issue
+from .errors import EditError, IssueFrozen, NotApproved
+from .issue import Draft, candidates, draft
+from .model import Issue, Summary, fill
+from .period import Period
+from .records import Approval
+from .sanitize import intro_links
 from .store import Store
-
-_markdown = MarkdownIt("commonmark", {"html": False})
-
-
-class EditError(ValueError):
-    """An edit that cannot be made; the message says why and what to do."""
-
-
-class NotApproved(Exception):
-    """An issue that may not be sent yet, with the plain reason."""
-
-
-@dataclass(frozen=True)
-class Approval:
-    content_hash: str
-    by: str
-    at: str
-
-
-# --- the intro note -------------------------------------------------------------------------
-
-
-def intro_links(markdown: str) -> list[str]:
-    hrefs = []
-    for token in _markdown.parse(markdown):
-        for child in token.children or []:
-            if child.type == "link_open":
-                hrefs.append(str(child.attrs.get("href", "")))
-    return hrefs
-
-
-def intro_html(markdown: str) -> str:
-    """The note as email-safe HTML: CommonMark without raw HTML, then the allow-list."""
-    if not markdown.strip():
-        return ""
-    return nh3.clean(_markdown.render(markdown), tags=ALLOWED_TAGS,
-                     attributes=ALLOWED_ATTRIBUTES, url_schemes={"https"})
-
-
-def intro_text(markdown: str) -> str:
-    return html_to_text(intro_html(markdown))
-
 
 # --- changes ----------------------------------------------------------------------------
 
 
-def _editable(store: Store, period: str) -> None:
-    parse_period(period)
-    if store.is_frozen(period):
-        raise EditError(f"the {period} issue has already been sent; it can no longer change")
+def _editable(store: Store, period: Period) -> None:
+    if store.issues.is_frozen(period):
+        raise IssueFrozen(f"the {period} issue has already been sent; it can no longer change")
 
 
-def find(store: Store, cfg: Config, period: str, ref: str) -> Placed:
+def find(store: Store, cfg: Config, period: Period, ref: str) -> Placed:
     """The issue's summary (included or excluded) whose id starts with `ref`."""
     everything = candidates(store, cfg, period)
     exact = [p for p in everything if p.summary.id == ref]
@@ -85,45 +44,59 @@ def find(store: Store, cfg: Config, period: str, ref: str) -> Placed:
     raise EditError(f"{ref!r} matches {len(matches)} summaries; give more of the id")
 
 
-def exclude(store: Store, cfg: Config, period: str, ref: str, out: bool = True) -> Placed:
+def summary_by_ref(store: Store, ref: str) -> Summary:
+    """Any stored summary, by its id or a unique prefix of it (`themes explain`)."""
+    found = store.content.get(ref)
+    if found is not None:
+        return found
+    matches = store.content.starting_with(ref) if ref else []
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise EditError(f"no summary with id {ref!r} in {store.path} (ids are listed by "
+                        "`msdigest issue show` and in issue.json)")
+    raise EditError(f"{ref!r} matches {len(matches)} summaries; give more of the id")
+
+
+def exclude(store: Store, cfg: Config, period: Period, ref: str, out: bool = True) -> Placed:
     _editable(store, period)
     placed = find(store, cfg, period, ref)
-    store.set_edit(period, placed.summary.id, excluded=out)
+    store.issues.set_edit(period, placed.summary.id, excluded=out)
     return placed
 
 
-def move(store: Store, cfg: Config, period: str, ref: str, theme: str) -> Placed:
+def move(store: Store, cfg: Config, period: Period, ref: str, theme: str) -> Placed:
     _editable(store, period)
     if theme not in cfg.theme_ids:
         raise EditError(f"no theme {theme!r}; themes are {', '.join(cfg.theme_ids)}")
     placed = find(store, cfg, period, ref)
-    store.set_edit(period, placed.summary.id, theme=theme)
+    store.issues.set_edit(period, placed.summary.id, theme=theme)
     return placed
 
 
-def pin(store: Store, cfg: Config, period: str, ref: str, pinned: bool = True) -> Placed:
+def pin(store: Store, cfg: Config, period: Period, ref: str, pinned: bool = True) -> Placed:
     _editable(store, period)
     placed = find(store, cfg, period, ref)
-    store.set_edit(period, placed.summary.id, pinned=pinned)
+    store.issues.set_edit(period, placed.summary.id, pinned=pinned)
     return placed
 
 
-def set_intro(store: Store, period: str, markdown: str) -> None:
+def set_intro(store: Store, period: Period, markdown: str) -> None:
     _editable(store, period)
     bad = [h for h in intro_links(markdown) if not h.startswith("https://")]
     if bad:
         raise EditError(f"links in the note must be absolute https:// addresses: {bad[0]!r}")
-    store.set_notes(period, intro=markdown.strip())
+    store.issues.set_notes(period, intro=markdown.strip())
 
 
-def set_subject(store: Store, cfg: Config, period: str, subject: str) -> None:
+def set_subject(store: Store, cfg: Config, period: Period, subject: str) -> None:
     _editable(store, period)
     try:
-        fill(subject, cfg, period, 1)
+        fill(subject, cfg.site.name, period, 1)
     except (KeyError, IndexError, ValueError) as exc:
         raise EditError(f"subject: unknown placeholder {exc}; use {{site}} {{month}} "
                         "{count} {summaries} {period}, or none") from None
-    store.set_notes(period, subject=subject.strip())
+    store.issues.set_notes(period, subject=subject.strip())
 
 
 # --- approval ---------------------------------------------------------------------------
@@ -132,7 +105,7 @@ def set_subject(store: Store, cfg: Config, period: str, subject: str) -> None:
 def content_hash(issue: Issue) -> str:
     """A fingerprint of everything a subscriber would read in this issue."""
     content = {
-        "period": issue.period, "subject": issue.subject_template, "intro": issue.intro,
+        "period": str(issue.period), "subject": issue.subject_template, "intro": issue.intro,
         "sections": [[s.id, [[i.id, i.title, i.link, i.published.isoformat(), i.teaser,
                               i.pinned] for i in s.items]] for s in issue.sections],
     }
@@ -140,42 +113,65 @@ def content_hash(issue: Issue) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def approve(store: Store, cfg: Config, period: str, by: str) -> tuple[Issue, str]:
+def approve(store: Store, cfg: Config, period: Period, by: str) -> tuple[Issue, str]:
     if not by.strip():
         raise EditError("approve needs --by NAME: who approved this issue")
-    issue = compose(store, cfg, period)
+    issue = draft(store, cfg, period).issue
     if issue.count == 0:
         raise EditError(f"the {period} issue has no summaries; there is nothing to approve")
     digest = content_hash(issue)
-    store.approve(period, digest, by.strip())
+    store.issues.approve(period, digest, by.strip())
     return issue, digest
 
 
-def approval(store: Store, period: str) -> Approval | None:
-    found = store.approval(period)
-    return Approval(*found) if found else None
+class ApprovalState(StrEnum):
+    NONE = "none"  # never approved
+    APPROVED = "approved"  # as it stands now
+    CHANGED = "changed"  # since it was approved
+    SENT = "sent"  # frozen: it went out
 
 
-def state(store: Store, issue: Issue) -> tuple[str, Approval | None]:
-    """"sent", "none" (never approved), "approved" (as it stands) or "changed" since."""
-    found = approval(store, issue.period)
-    if store.is_frozen(issue.period):
-        return "sent", found
+def _when(approval: Approval) -> str:
+    return f"{approval.at:%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where an issue stands with its approval, and how to say it."""
+
+    state: ApprovalState
+    approval: Approval | None
+
+    def describe(self) -> str:
+        a = self.approval
+        if self.state is ApprovalState.SENT:
+            return "Sent: the issue went out and can no longer change."
+        if a is None:
+            return "Not approved yet."
+        if self.state is ApprovalState.APPROVED:
+            return f"Approved by {a.by} at {_when(a)}."
+        return f"Changed since {a.by} approved it at {_when(a)}: approve it again before sending."
+
+
+def standing(store: Store, d: Draft) -> Standing:
+    found = store.issues.approval(d.issue.period)
+    if d.frozen:
+        return Standing(ApprovalState.SENT, found)
     if found is None:
-        return "none", None
-    return ("approved" if found.content_hash == content_hash(issue) else "changed"), found
+        return Standing(ApprovalState.NONE, None)
+    same = found.content_hash == content_hash(d.issue)
+    return Standing(ApprovalState.APPROVED if same else ApprovalState.CHANGED, found)
 
 
-def check(store: Store, issue: Issue, require: bool) -> None:
+def check(store: Store, d: Draft, require: bool) -> None:
     """Raise NotApproved unless the issue may go out as it stands."""
-    status, found = state(store, issue)
-    if not require or status in ("sent", "approved"):
+    s = standing(store, d)
+    if not require or s.state in (ApprovalState.SENT, ApprovalState.APPROVED):
         return  # a send already under way carries on with the content it froze
-    period = issue.period
+    period = d.issue.period
     again = f"check `msdigest preview --period {period}` and run `msdigest approve " \
             f"--period {period} --by NAME`"
-    if found is None:
+    if s.approval is None:
         raise NotApproved(f"the {period} issue has not been approved; {again}")
-    raise NotApproved(f"the {period} issue changed after {found.by} approved it on "
-                      f"{found.at[:16].replace('T', ' ')} UTC; {again} again")
-
+    raise NotApproved(f"the {period} issue changed after {s.approval.by} approved it on "
+                      f"{_when(s.approval)}; {again} again")

@@ -18,11 +18,10 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
-from functools import lru_cache
 
-from .config import Config
-from .model import Subscriber
-from .render import FIELDS, PLACEHOLDER, Personal, Rendered, greeting, personalize
+from .model import Site, Subscriber
+from .personal import FIELDS, PLACEHOLDER, Personal, greeting, personalize
+from .render import Rendered
 from .unsubscribe import Links
 
 CRLF = b"\r\n"
@@ -31,23 +30,34 @@ _HOLE = re.compile("|".join(re.escape(PLACEHOLDER[f]) for f in FIELDS))
 _FIELD_OF = {PLACEHOLDER[f]: f for f in FIELDS}
 
 
-def sender_domain(cfg: Config) -> str:
-    return _domain(cfg.site.sender)
+@dataclass(frozen=True)
+class Sender:
+    """Who the messages come from, worked out once per send from [site]."""
 
+    header: str  # From:, as configured ("Name <address>")
+    address: str  # the envelope sender (MAIL FROM)
+    domain: str  # for Message-IDs and List-Id
+    reply_to: str
+    list_id: str
 
-@lru_cache(maxsize=16)
-def _domain(sender: str) -> str:
-    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    @classmethod
+    def of(cls, site: Site) -> Sender:
+        address = parseaddr(site.sender)[1]
+        domain = address.rpartition("@")[2] or "localhost"
+        return cls(site.sender, address, domain, site.reply_to,
+                   f"{site.name} <digest.{domain}>")
 
+    def message_id(self, period: str, email: str, prefix: str = "") -> str:
+        """Stable per issue and subscriber, so a resent copy is recognisably the same."""
+        digest = hashlib.sha256(f"{period}\0{email.lower()}".encode()).hexdigest()[:20]
+        return f"<{prefix}{period}.{digest}@{self.domain}>"
 
-def message_id(cfg: Config, period: str, email: str, prefix: str = "") -> str:
-    """Stable per issue and subscriber, so a resent copy is recognisably the same."""
-    digest = hashlib.sha256(f"{period}\0{email.lower()}".encode()).hexdigest()[:20]
-    return f"<{prefix}{period}.{digest}@{sender_domain(cfg)}>"
-
-
-def list_id(cfg: Config) -> str:
-    return f"{cfg.site.name} <digest.{sender_domain(cfg)}>"
+    def headers(self, subject: str, when: datetime) -> list[tuple[str, str]]:
+        found = [("From", self.header)]
+        if self.reply_to:
+            found.append(("Reply-To", self.reply_to))
+        return [*found, ("Subject", subject), ("Date", format_datetime(when)),
+                ("List-Id", self.list_id)]
 
 
 def list_unsubscribe(links: Links) -> str:
@@ -63,29 +73,20 @@ def normalize(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def _static_headers(cfg: Config, subject: str, when: datetime) -> list[tuple[str, str]]:
-    headers = [("From", cfg.site.sender)]
-    if cfg.site.reply_to:
-        headers.append(("Reply-To", cfg.site.reply_to))
-    headers += [("Subject", subject), ("Date", format_datetime(when)),
-                ("List-Id", list_id(cfg))]
-    return headers
-
-
-def build(cfg: Config, rendered: Rendered, sub: Subscriber, links: Links, period: str,
-          when: datetime, subject_prefix: str = "", msgid: str | None = None) -> EmailMessage:
+def build(sender: Sender, rendered: Rendered, sub: Subscriber, links: Links, msgid: str,
+          when: datetime, subject_prefix: str = "") -> EmailMessage:
     """One subscriber's message, built from scratch with the standard library."""
-    page, text = personalize(rendered, Personal(greeting(sub.name), sub.email,
-                                                links.unsubscribe, links.preferences))
+    page, text = personalize(rendered.html, rendered.text, Personal(
+        greeting(sub.name), sub.email, links.unsubscribe, links.preferences))
     msg = EmailMessage(policy=SMTP)
-    static = dict(_static_headers(cfg, subject_prefix + rendered.subject, when))
+    static = dict(sender.headers(subject_prefix + rendered.subject, when))
     msg["From"] = static["From"]
     msg["To"] = Address(display_name=sub.name, addr_spec=sub.email)
     if "Reply-To" in static:
         msg["Reply-To"] = static["Reply-To"]
     msg["Subject"] = static["Subject"]
     msg["Date"] = static["Date"]
-    msg["Message-ID"] = msgid or message_id(cfg, period, sub.email)
+    msg["Message-ID"] = msgid
     msg["List-Id"] = static["List-Id"]
     msg["List-Unsubscribe"] = list_unsubscribe(links)
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -128,9 +129,9 @@ class Prepared:
     html_head: bytes
 
     @classmethod
-    def of(cls, cfg: Config, rendered: Rendered, when: datetime,
+    def of(cls, sender: Sender, rendered: Rendered, when: datetime,
            subject_prefix: str = "") -> Prepared:
-        headers = _static_headers(cfg, subject_prefix + rendered.subject, when)
+        headers = sender.headers(subject_prefix + rendered.subject, when)
         head = b"".join(SMTP.fold_binary(*SMTP.header_store_parse(k, v)) for k, v in headers)
         digest = hashlib.sha256(rendered.html.encode("utf-8")).hexdigest()[:24]
         boundary = f"=_msdigest_{digest}".encode()  # "=_" never occurs in QP text

@@ -1,9 +1,22 @@
-"""The plain data that moves between stages: collect → store → themes → compose → render."""
+"""The plain values that move one way: collect → store → themes → compose → render → send.
+
+An `Edition` is what subscribers receive: the `Issue` (what it holds) and the `Look`
+(how it is presented: templates, footer, time zone). At the first real send it is
+frozen in the store as JSON, so a resumed send renders exactly the same email.
+"""
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .period import Period
+
+SUBJECT_FIELDS = frozenset({"site", "month", "count", "summaries", "period"})
 
 
 @dataclass(frozen=True)
@@ -30,12 +43,39 @@ class Skipped:
     reason: str
 
 
+class SubscriberStatus(StrEnum):
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
 @dataclass(frozen=True)
 class Subscriber:
-    email: str
+    email: str  # normalized once, at import (see addresses.normalize)
     name: str
     themes: tuple[str, ...]  # empty = every theme
-    status: str  # active | unsubscribed | bounced
+    status: SubscriberStatus
+
+
+@dataclass(frozen=True)
+class Theme:
+    id: str
+    title: str
+    terms: tuple[str, ...]
+    exact: tuple[str, ...]
+
+    @property
+    def catch_all(self) -> bool:
+        return not self.terms and not self.exact
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    url: str
+    sender: str  # the TOML key is `from`, a Python keyword
+    postal_address: str
+    reply_to: str
 
 
 @dataclass(frozen=True)
@@ -58,15 +98,32 @@ class Section:
     items: tuple[Item, ...]
 
 
+def fill(template: str, site: str, period: Period, count: int) -> str:
+    """A subject or preheader with its placeholders filled in."""
+    return template.format(site=site, month=period.label, count=count,
+                           summaries="summary" if count == 1 else "summaries",
+                           period=str(period))
+
+
+def placeholders(template: str) -> set[str]:
+    """The {names} a subject template uses; ValueError if it is malformed."""
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+
+
 @dataclass(frozen=True)
 class Issue:
-    period: str  # YYYY-MM
-    month: str  # "July 2026"
-    subject: str
-    preheader: str
-    sections: tuple[Section, ...]  # every theme, in config order, empty ones included
+    """What one month's issue holds, every theme in config order (empty ones too)."""
+
+    period: Period
+    site: str  # the site's name, for {site}
+    sections: tuple[Section, ...]
+    subject_template: str  # the editor's subject, else [digest] subject
+    preheader_template: str
     intro: str = ""  # the editor's note, Markdown
-    subject_template: str = ""  # the editor's subject, else [digest] subject
+
+    @property
+    def month(self) -> str:
+        return self.period.label
 
     @property
     def count(self) -> int:
@@ -75,3 +132,95 @@ class Issue:
     def for_themes(self, themes: tuple[str, ...]) -> tuple[Section, ...]:
         """The sections a subscriber with these theme choices receives."""
         return tuple(s for s in self.sections if not themes or s.id in themes)
+
+    def subject_for(self, themes: tuple[str, ...] = ()) -> str:
+        """Counted for what this variant holds."""
+        count = sum(len(s.items) for s in self.for_themes(themes))
+        return fill(self.subject_template, self.site, self.period, count)
+
+    def preheader_for(self, themes: tuple[str, ...] = ()) -> str:
+        count = sum(len(s.items) for s in self.for_themes(themes))
+        return fill(self.preheader_template, self.site, self.period, count)
+
+    @property
+    def subject(self) -> str:
+        return self.subject_for()
+
+    @property
+    def preheader(self) -> str:
+        return self.preheader_for()
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        return tuple(i for s in self.sections for i in s.items)
+
+
+@dataclass(frozen=True)
+class Look:
+    """How an issue is presented: taken from the config and templates, frozen with it."""
+
+    site: Site
+    disclaimer: str
+    caveats: tuple[str, ...]
+    archive_url: str
+    timezone: str
+    templates: tuple[tuple[str, str], ...]  # (name, source) of every email template
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def view_url(self, period: Period) -> str:
+        """The issue's web version, written by `msdigest archive`."""
+        return f"{self.archive_url.rstrip('/')}/{period}.html"
+
+    @property
+    def archive_index(self) -> str:
+        return f"{self.archive_url.rstrip('/')}/index.html"
+
+
+@dataclass(frozen=True)
+class Edition:
+    """An issue in the look it goes out in: everything that decides what subscribers read."""
+
+    issue: Issue
+    look: Look
+
+    @property
+    def period(self) -> Period:
+        return self.issue.period
+
+    def to_json(self) -> dict[str, Any]:
+        i, k = self.issue, self.look
+        return {
+            "version": 1,
+            "issue": {
+                "period": str(i.period), "site": i.site, "intro": i.intro,
+                "subject_template": i.subject_template,
+                "preheader_template": i.preheader_template,
+                "sections": [{"id": s.id, "title": s.title, "items": [
+                    {"id": t.id, "title": t.title, "link": t.link,
+                     "published": t.published.isoformat(), "teaser": t.teaser,
+                     "theme": t.theme, "pinned": t.pinned} for t in s.items]}
+                    for s in i.sections],
+            },
+            "look": {
+                "site": vars(k.site), "disclaimer": k.disclaimer, "caveats": list(k.caveats),
+                "archive_url": k.archive_url, "timezone": k.timezone,
+                "templates": dict(k.templates),
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Edition:
+        i, k = data["issue"], data["look"]
+        sections = tuple(
+            Section(s["id"], s["title"], tuple(
+                Item(t["id"], t["title"], t["link"], datetime.fromisoformat(t["published"]),
+                     t["teaser"], t["theme"], bool(t["pinned"])) for t in s["items"]))
+            for s in i["sections"])
+        issue = Issue(Period.parse(i["period"]), i["site"], sections, i["subject_template"],
+                      i["preheader_template"], i["intro"])
+        look = Look(Site(**k["site"]), k["disclaimer"], tuple(k["caveats"]), k["archive_url"],
+                    k["timezone"], tuple(sorted(k["templates"].items())))
+        return cls(issue, look)

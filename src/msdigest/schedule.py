@@ -9,8 +9,8 @@ the next run time, and `send` itself never sends a subscriber the same issue twi
 from __future__ import annotations
 
 import logging
-import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,11 +22,13 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import config as config_mod
-from .collect import collect_feed
-from .compose import previous_period
-from .config import Config, cron_trigger
-from .deliver import DeliveryError, send
-from .editorial import NotApproved
+from .collect import collect
+from .config import Config
+from .cron import cron_trigger
+from .delivery.send import send
+from .errors import MsdigestError, NotApproved
+from .period import Period
+from .signals import stop_on_signals
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,12 @@ def job_specs(cfg: Config) -> tuple[JobSpec, ...]:
 def collect_job(config_path: str | None) -> str:
     cfg = config_mod.load(config_path)
     with Store.open(cfg.store_path) as store:
-        run = store.start_run("collect")
-        reports = [collect_feed(store, f.url, cfg.base_dir, cfg.tz)
-                   for f in cfg.feeds]
+        run = store.runs.start("collect")
+        reports = collect(store, [f.url for f in cfg.feeds], cfg.base_dir, cfg.tz)
         failed = [r for r in reports if r.error]
         detail = "; ".join(f"{r.feed}: {r.error or f'{r.new} new, {r.updated} updated'}"
                            for r in reports)
-        store.finish_run(run, "partial" if failed else "ok", detail)
+        store.runs.finish(run, "partial" if failed else "ok", detail)
         log.info("collect: %s", detail)
         return detail
 
@@ -63,30 +64,30 @@ def collect_job(config_path: str | None) -> str:
 def send_job(config_path: str | None, period: str | None = None) -> str:
     """Compose and send the month just ended (in the configured time zone)."""
     cfg = config_mod.load(config_path)
-    period = period or previous_period(datetime.now(cfg.tz).date())
-    secret = config_mod.secret()
+    month = Period.parse(period) if period else Period.of(datetime.now(cfg.tz).date()).previous()
+    secret = cfg.secret
     with Store.open(cfg.store_path) as store:
-        run = store.start_run(f"send {period}")
+        run = store.runs.start(f"send {month}")
         if secret is None:
             detail = f"{config_mod.ENV_SECRET} is not set; cannot sign unsubscribe links"
-            store.finish_run(run, "error", detail)
-            log.error("send %s: %s", period, detail)
+            store.runs.finish(run, "error", detail)
+            log.error("send %s: %s", month, detail)
             return detail
         try:
-            report = send(store, cfg, period, secret)
+            report = send(store, cfg, month, secret)
         except NotApproved as exc:
-            store.finish_run(run, "refused", str(exc))
-            log.error("send %s refused: %s", period, exc)
+            store.runs.finish(run, "refused", str(exc))
+            log.error("send %s refused: %s", month, exc)
             return str(exc)
-        except DeliveryError as exc:
-            store.finish_run(run, "error", str(exc))
-            log.error("send %s: %s", period, exc)
+        except MsdigestError as exc:
+            store.runs.finish(run, "error", str(exc))
+            log.error("send %s: %s", month, exc)
             return str(exc)
         detail = (f"{report.sent} sent, {report.already} already sent, {report.skipped} "
                   f"skipped, {report.failed} failed, {report.deferred} deferred"
                   + (f"; stopped: {report.stopped}" if report.stopped else ""))
-        store.finish_run(run, "ok" if report.complete else "partial", detail)
-        log.info("send %s: %s", period, detail)
+        store.runs.finish(run, "ok" if report.complete else "partial", detail)
+        log.info("send %s: %s", month, detail)
         return detail
 
 
@@ -137,13 +138,14 @@ def _on_event(event: JobExecutionEvent) -> None:
 
 
 def serve(cfg: Config, config_path: str | None, stop: threading.Event | None = None,
-          announce: Any = print) -> None:
+          announce: Callable[[str], Any] = print) -> None:
     """Run until SIGINT/SIGTERM (or `stop` is set); jobs in progress finish first."""
-    stop = stop or threading.Event()
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    with stop_on_signals(stop or threading.Event()) as stopping:
+        _serve(cfg, config_path, stopping, announce)
+
+
+def _serve(cfg: Config, config_path: str | None, stop: threading.Event,
+           announce: Callable[[str], Any]) -> None:
     sched = scheduler(cfg)
     sched.add_listener(_on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
     sched.start(paused=True)
@@ -162,5 +164,3 @@ def serve(cfg: Config, config_path: str | None, stop: threading.Event | None = N
         # store, that run is caught up at the next start.
         sched.remove_jobstore("default")
         sched.shutdown(wait=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -7,14 +7,15 @@ import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
-
-from .model import Subscriber
+from .addresses import AddressError, normalize
+from .errors import CsvError
+from .model import Subscriber, SubscriberStatus
+from .records import Change
 from .store import Store
 
 COLUMNS = ("email", "name", "themes", "status")
 MAX_NAME = 200
-STATUSES = ("active", "unsubscribed")
+STATUSES = (SubscriberStatus.ACTIVE, SubscriberStatus.UNSUBSCRIBED)
 SOURCE = "import"
 # Statuses set by the subscriber's own link or by bounces; a CSV cannot undo them.
 KEPT_SOURCES = ("link", "bounce")
@@ -40,19 +41,14 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
 
 
-class CsvError(ValueError):
-    """The file as a whole cannot be read (wrong columns, not CSV)."""
-
-
 def parse(text: str, theme_ids: tuple[str, ...], source: str = "CSV"
           ) -> tuple[list[Subscriber], list[RowError]]:
     """Valid subscribers and the rows that are not, with their line numbers. Pure."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), skipinitialspace=True)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in ("email",) if c not in header]
-    if missing:
+    if "email" not in header:
         raise CsvError(f"{source}: line 1: the header must name the columns "
-                       f"{','.join(COLUMNS)} (missing: {', '.join(missing)})")
+                       f"{','.join(COLUMNS)} (missing: email)")
     extra = [h for h in header if h not in COLUMNS]
     if extra:
         raise CsvError(f"{source}: line 1: unknown column(s) {', '.join(extra)}; "
@@ -73,14 +69,12 @@ def parse(text: str, theme_ids: tuple[str, ...], source: str = "CSV"
             continue  # a blank line
         raw = values.get("email", "")
         try:
-            email = validate_email(raw, check_deliverability=False,
-                                   allow_smtputf8=False).normalized
-        except EmailNotValidError as exc:
-            errors.append(RowError(line, raw, f"invalid email address: {exc}"))
+            email = normalize(raw)
+        except AddressError as exc:
+            errors.append(RowError(line, raw, f"invalid email address: {exc.reason}"))
             continue
-        key = email.lower()
-        if key in seen:
-            errors.append(RowError(line, raw, f"duplicate of line {seen[key]}"))
+        if email in seen:
+            errors.append(RowError(line, raw, f"duplicate of line {seen[email]}"))
             continue
         themes = tuple(t.strip() for t in values.get("themes", "").split(";") if t.strip())
         unknown = [t for t in themes if t not in theme_ids]
@@ -97,8 +91,8 @@ def parse(text: str, theme_ids: tuple[str, ...], source: str = "CSV"
         if len(name) > MAX_NAME:
             errors.append(RowError(line, raw, f"name longer than {MAX_NAME} characters"))
             continue
-        seen[key] = line
-        good.append(Subscriber(key, name, themes, status))
+        seen[email] = line
+        good.append(Subscriber(email, name, themes, SubscriberStatus(status)))
     return good, errors
 
 
@@ -113,20 +107,18 @@ def import_file(store: Store, path: Path, theme_ids: tuple[str, ...]) -> ImportR
         raise CsvError(f"{path}: cannot read: {exc.strerror}") from None
     good, errors = parse(text, theme_ids, str(path))
     report = ImportReport(errors=errors)
+    counts = {Change.NEW: 0, Change.UPDATED: 0, Change.SAME: 0}
     with store.transaction():
         for sub in good:
             source = SOURCE
-            found = store.subscriber_source(sub.email)
-            if found and found[1] in KEPT_SOURCES and found[0].status != "active":
-                current, origin = found
-                if sub.status == "active":
+            found = store.subscribers.record(sub.email)
+            old = found.subscriber if found else None
+            if found and found.source in KEPT_SOURCES and old and \
+                    old.status is not SubscriberStatus.ACTIVE:
+                if sub.status is SubscriberStatus.ACTIVE:
                     report.kept_unsubscribed.append(sub.email)
-                sub, source = replace(sub, status=current.status), origin
-            outcome = store.put_subscriber(sub, source)
-            if outcome == "new":
-                report.new += 1
-            elif outcome == "updated":
-                report.updated += 1
-            else:
-                report.unchanged += 1
+                sub, source = replace(sub, status=old.status), found.source
+            counts[store.subscribers.replace(old, sub, source)] += 1
+    report.new, report.updated, report.unchanged = (
+        counts[Change.NEW], counts[Change.UPDATED], counts[Change.SAME])
     return report

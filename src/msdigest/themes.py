@@ -14,8 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .config import Theme
-from .model import Summary
+from .model import Summary, Theme
 
 TITLE_WEIGHT = 3
 WEAK_SCORE = 2  # at or below this a match is shown to editors as weak

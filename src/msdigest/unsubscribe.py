@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from .config import Config
+from .errors import TokenError
 
 PURPOSES = ("unsubscribe", "preferences")
-
-
-class TokenError(ValueError):
-    pass
 
 
 def _b64(data: bytes) -> str:
@@ -59,14 +56,30 @@ class Links:
     mailto: str
 
 
+@dataclass(frozen=True)
+class Signer:
+    """Makes a subscriber's signed links: the key and where the link pages are served."""
+
+    secret: bytes
+    base_url: str  # [unsubscribe] base_url, without a trailing slash
+    mailto: str  # [unsubscribe] mailto, or ""
+
+    @classmethod
+    def of(cls, cfg: Config, secret: bytes) -> Signer:
+        return cls(secret, cfg.unsubscribe.base_url, cfg.unsubscribe.mailto)
+
+    def links(self, email: str) -> Links:
+        unsub = make_token(self.secret, email, "unsubscribe")
+        mailto = ""
+        if self.mailto:
+            mailto = f"mailto:{self.mailto}?subject={quote('unsubscribe ' + unsub)}"
+        prefs = make_token(self.secret, email, "preferences")
+        return Links(f"{self.base_url}/unsubscribe?t={unsub}",
+                     f"{self.base_url}/preferences?t={prefs}", mailto)
+
+
 def links(cfg: Config, secret: bytes, email: str) -> Links:
-    base = cfg.unsubscribe.base_url
-    unsub = make_token(secret, email, "unsubscribe")
-    mailto = ""
-    if cfg.unsubscribe.mailto:
-        mailto = f"mailto:{cfg.unsubscribe.mailto}?subject={quote('unsubscribe ' + unsub)}"
-    return Links(f"{base}/unsubscribe?t={unsub}",
-                 f"{base}/preferences?t={make_token(secret, email, 'preferences')}", mailto)
+    return Signer.of(cfg, secret).links(email)
 
 
 def ephemeral_secret() -> bytes:

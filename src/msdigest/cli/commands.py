@@ -1,0 +1,220 @@
+"""The commands of the pipeline: collect, themes, preview, subscribers, send, status, run.
+
+Each one reads its arguments, calls the module that does the work, and prints; the
+rules live in those modules. Editorial commands are in cli/editing.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+from .. import archive, preview, schedule
+from .. import config as config_mod
+from ..collect import collect
+from ..config import Config
+from ..delivery.send import dry_run, send
+from ..editorial import summary_by_ref
+from ..errors import Exit, MsdigestError, UsageError
+from ..issue import draft
+from ..records import DeliveryState
+from ..signals import stop_on_signals
+from ..store import Store
+from ..subscribers import import_file
+from ..themes import explain
+from ..unsubscribe import Signer, ephemeral_secret
+from ..web import desk, links
+from ..web.http import serve
+from .output import (
+    BarProgress,
+    console,
+    note,
+    print_report,
+    progress_bar,
+    say,
+    table,
+)
+
+
+def secret_or_throwaway(cfg: Config) -> bytes:
+    """The signing key; for previews and tests a throwaway one will do (with a note)."""
+    if cfg.secret is None:
+        note(f"note: {config_mod.ENV_SECRET} is not set; links are signed with a throwaway "
+             "key and will not work")
+        return ephemeral_secret()
+    return cfg.secret
+
+
+def required_secret(cfg: Config, why: str) -> bytes:
+    if cfg.secret is None:
+        raise MsdigestError(f"{config_mod.ENV_SECRET} is not set: {why}")
+    return cfg.secret
+
+
+def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
+    urls = args.feed or [f.url for f in cfg.feeds]
+    with Store.open(cfg.store_path) as store, progress_bar() as bar:
+        task = bar.add_task("collecting", total=len(urls))
+        reports = []
+        for url in urls:
+            reports += collect(store, [url], cfg.base_dir, cfg.tz)
+            bar.advance(task)
+        total = store.content.count()
+    for r in reports:
+        if r.error:
+            say(f"{r.feed}: FAILED — {r.error}")
+        elif r.not_modified:
+            say(f"{r.feed}: not modified since the last collect")
+        else:
+            say(f"{r.feed}: {r.new} new, {r.updated} updated, {r.unchanged} unchanged, "
+                f"{len(r.skipped)} skipped")
+            for s in r.skipped:
+                say(f"  skipped {s.entry}: {s.reason}")
+            for w in r.warnings:
+                say(f"  warning: {w}")
+    say(f"store {cfg.store_path}: {total} summaries")
+    return Exit.PARTIAL if any(r.error for r in reports) else Exit.OK
+
+
+def cmd_themes(cfg: Config, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        table(None, ("id", "title", "terms"), (
+            (t.id, t.title, ", ".join([*t.terms, *(f"{x} (exact)" for x in t.exact)])
+             or "(catch-all: summaries matching no theme)") for t in cfg.themes))
+        return Exit.OK
+    with Store.open(cfg.store_path) as store:
+        summary = summary_by_ref(store, args.id)
+    say(explain(summary, cfg.themes))
+    return Exit.OK
+
+
+def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
+    if args.serve:
+        try:
+            desk.serve_desk(cfg, args.period, secret_or_throwaway(cfg), args.host, args.port,
+                            announce=say)
+        except OSError as exc:
+            raise UsageError(f"cannot serve on {args.host}:{args.port}: "
+                             f"{exc.strerror or exc}") from None
+        return Exit.OK
+    if not args.out:
+        raise UsageError("preview needs --out DIR (files) or --serve (a page to check)")
+    with Store.open(cfg.store_path) as store:
+        edition = draft(store, cfg, args.period).edition
+    files = preview.write(edition, Path(args.out), Signer.of(cfg, secret_or_throwaway(cfg)))
+    issue = edition.issue
+    table(issue.subject, ("theme", "summaries"),
+          ((s.title, str(len(s.items))) for s in issue.sections))
+    say(f"wrote {files.html} ({files.html_bytes / 1024:.0f} KB), {files.text}, {files.json}")
+    for w in files.warnings:
+        say(f"warning: {w}")
+    return Exit.OK
+
+
+def cmd_subscribers(cfg: Config, args: argparse.Namespace) -> int:
+    with Store.open(cfg.store_path) as store:
+        if args.action == "list":
+            table(None, ("status", "count"), (
+                (str(status), str(n)) for status, n in sorted(store.subscribers.counts().items())))
+            return Exit.OK
+        report = import_file(store, Path(args.file), cfg.theme_ids)
+    say(f"{args.file}: {report.new} new, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {len(report.errors)} rejected")
+    for e in report.errors:
+        say(f"  {args.file}: {e}")
+    for email in report.kept_unsubscribed:
+        say(f"  kept unsubscribed: {email} opted out through their own link")
+    return Exit.PARTIAL if report.errors else Exit.OK
+
+
+def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
+    secret = secret_or_throwaway(cfg) if args.dry_run else required_secret(
+        cfg, "it signs every unsubscribe link. Set it to a long random value and keep it "
+        "the same between sends.")
+    stop = threading.Event()
+
+    def stopping(signal_name: str) -> None:
+        note(f"\n{signal_name}: finishing the messages in flight (again to abort)")
+
+    with Store.open(cfg.store_path) as store, progress_bar() as bar, \
+            stop_on_signals(stop, stopping, second_aborts=True):
+        progress = BarProgress(bar, "writing" if args.dry_run else "sending")
+        if args.dry_run:
+            report = dry_run(store, cfg, args.period, secret, Path(args.outbox), progress)
+        else:
+            report = send(store, cfg, args.period, secret, progress, stop)
+    print_report(report)
+    if args.dry_run:
+        say(f"dry run: wrote {len(report.written)} .eml files to {args.outbox}; "
+            "nothing was sent or recorded")
+    if report.interrupted:
+        return Exit.INTERRUPTED
+    return Exit.OK if report.complete and not report.failed else Exit.PARTIAL
+
+
+def cmd_archive(cfg: Config, args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    with Store.open(cfg.store_path) as store:
+        entries = archive.write(store, cfg, out)
+    for e in entries:
+        say(f"{out / e.file}  {e.subject}")
+    say(f"{out / 'index.html'}  {len(entries)} issues; publish the folder at "
+        f"{cfg.digest.archive_url}/ for the emails' \"View in browser\" links")
+    return Exit.OK
+
+
+def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
+    with Store.open(cfg.store_path) as store:
+        periods = [args.period] if args.period else store.issues.frozen_periods()
+        if not periods:
+            say("no issue has been sent yet")
+        for period in periods:
+            counts = store.ledger.counts(period)
+            table(f"issue {period}", ("state", "subscribers"),
+                  ((str(state), str(n)) for state, n in sorted(counts.items())))
+            for d in store.ledger.rows(period, (DeliveryState.FAILED, DeliveryState.DEFERRED,
+                                                DeliveryState.SENDING)):
+                say(f"  {d.state}: {d.email}: {d.reason or 'interrupted'}")
+            for d in store.ledger.rows(period, duplicates=True):
+                say(f"  possibly duplicated: {d.email} (Message-ID {d.message_id})")
+        runs = store.runs.recent(10)
+    if runs and not args.period:
+        table("recent scheduled runs", ("job", "started", "outcome", "detail"), (
+            (r.job, f"{r.started_at:%Y-%m-%d %H:%M:%S} UTC", r.outcome or "running", r.detail)
+            for r in runs))
+    return Exit.OK
+
+
+def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
+    path = config_mod.resolve_path(args.config)
+    schedule.serve(cfg, str(path.resolve()) if path else None, announce=say)
+    return Exit.OK
+
+
+def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
+    secret = required_secret(cfg, "it must be the key the emails were signed with")
+    try:
+        httpd = links.server(cfg, secret, args.host, args.port)
+    except OSError as exc:
+        raise UsageError(f"cannot serve on {args.host}:{args.port}: "
+                         f"{exc.strerror or exc}") from None
+    say(f"serving unsubscribe and preference pages on http://{args.host}:"
+        f"{httpd.server_port}/ (put it behind {cfg.unsubscribe.base_url})")
+    serve(httpd)
+    return Exit.OK
+
+
+def cmd_config(cfg: Config, args: argparse.Namespace) -> int:
+    say(f"config: {cfg.source} — valid")
+    say(f"store: {cfg.store_path}")
+    say(f"feeds: {', '.join(f.url for f in cfg.feeds)}")
+    say(f"smtp: {cfg.smtp.host}:{cfg.smtp.port} ({cfg.smtp.security})")
+    say(f"themes: {', '.join(cfg.theme_ids)}")
+    say(f"schedule: collect {cfg.schedule.collect!r}, send {cfg.schedule.send!r} "
+        f"({cfg.schedule.timezone})")
+    for name, value in ((config_mod.ENV_SECRET, cfg.secret),
+                        (config_mod.ENV_PASSWORD, cfg.smtp.password)):
+        say(f"{name}: {'set' if value else 'not set'}")
+    console.file.flush()
+    return Exit.OK

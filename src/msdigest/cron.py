@@ -1,0 +1,22 @@
+"""Crontab lines as cron means them, for APScheduler 3 (which counts weekdays differently)."""
+
+from __future__ import annotations
+
+import re
+from datetime import tzinfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
+    """APScheduler 3 counts day-of-week from Monday = 0, crontab from Sunday = 0, so
+    numeric weekdays are turned into names first. ValueError if `expr` is not cron."""
+    fields = expr.split()
+    if len(fields) == 5 and re.search(r"\d", fields[4]):
+        if "/" in fields[4]:
+            raise ValueError("write stepped weekdays by name, e.g. mon-fri or mon,wed,fri")
+        fields[4] = re.sub(r"\d+", lambda m: DAYS[int(m.group())] if int(m.group()) < 8
+                           else m.group(), fields[4])
+    return CronTrigger.from_crontab(" ".join(fields), timezone=tz)

@@ -1,0 +1,60 @@
+"""What one send did, counted as it goes (thread-safe) and summed up at the end."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class Outcome(StrEnum):
+    """How one subscriber's attempt ended in this run."""
+
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class Report:
+    period: str
+    total: int = 0
+    sent: int = 0
+    already: int = 0
+    skipped: int = 0
+    failed: int = 0
+    deferred: int = 0
+    remaining: int = 0  # not attempted yet (stopped or interrupted)
+    duplicates: int = 0
+    bounced: int = 0
+    seconds: float = 0.0
+    written: list[Path] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    stopped: str = ""
+    interrupted: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record(self, outcome: Outcome, email: str, reason: str = "",
+               duplicate: bool = False) -> None:
+        with self.lock:
+            if outcome is Outcome.SENT:
+                self.sent += 1
+                self.duplicates += duplicate
+            elif outcome is Outcome.FAILED:
+                self.failed += 1
+                self.failures.append((email, reason))
+            else:
+                self.skipped += 1
+
+    def bounce(self) -> None:
+        with self.lock:
+            self.bounced += 1
+
+    @property
+    def complete(self) -> bool:
+        return not self.deferred and not self.remaining and not self.stopped
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0

@@ -1,0 +1,150 @@
+"""Where a send run's work comes from, and where each outcome is recorded.
+
+`LedgerRows` is the real thing: the issue's ledger in the store. `DryRows` reads the
+same rows and records nothing (`send --dry-run`). `TestRows` are a few addresses an
+editor gave (`send-test`): never in the ledger, a fresh Message-ID each time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ..message import Sender
+from ..model import Subscriber, SubscriberStatus
+from ..period import Period
+from ..records import DeliveryState
+from ..store import Store
+
+BATCH = 1000  # ledger rows read from the store at a time
+
+
+@dataclass(frozen=True)
+class Job:
+    """One subscriber to send to now (or at `not_before`)."""
+
+    sub: Subscriber
+    msgid: str
+    attempts: int  # made before this one
+    duplicate: bool  # an earlier attempt may have reached them
+    not_before: datetime | None = None
+
+
+class Rows(Protocol):
+    def open(self) -> tuple[int, int]:
+        """(rows, rows already done) for the report."""
+
+    def jobs(self) -> Iterator[Job]: ...
+
+    def record(self, job: Job, state: DeliveryState, reason: str = "", *,
+               attempt: bool = False, next_attempt: datetime | None = None,
+               permanent: bool = False) -> None: ...
+
+    def bounced(self, email: str, after: int) -> bool:
+        """After a permanent failure: True if the address now counts as bounced."""
+
+    def left(self) -> tuple[int, int]:
+        """(deferred, not attempted yet) once the run is over."""
+
+
+class LedgerRows:
+    def __init__(self, store: Store, period: Period, sender: Sender) -> None:
+        self.store, self.period, self.sender = store, period, sender
+
+    def open(self) -> tuple[int, int]:
+        return self.store.ledger.open(self.period)
+
+    def jobs(self) -> Iterator[Job]:
+        """The ledger's open rows, a batch at a time: memory stays flat."""
+        after = ""
+        while True:
+            batch = self.store.ledger.open_batch(self.period, after, BATCH)
+            if not batch:
+                return
+            for row in batch:
+                sub = row.subscriber
+                yield Job(sub, self.sender.message_id(str(self.period), sub.email), row.attempts,
+                          row.state is DeliveryState.SENDING,
+                          row.next_attempt if row.state is DeliveryState.DEFERRED else None)
+            after = batch[-1].subscriber.email
+
+    def record(self, job: Job, state: DeliveryState, reason: str = "", *,
+               attempt: bool = False, next_attempt: datetime | None = None,
+               permanent: bool = False) -> None:
+        self.store.ledger.mark(self.period, job.sub.email, state, job.msgid, reason,
+                               attempt=attempt, next_attempt=next_attempt,
+                               duplicate=job.duplicate, permanent=permanent)
+
+    def bounced(self, email: str, after: int) -> bool:
+        with self.store.transaction():
+            if self.store.ledger.permanent_failures(email) < after:
+                return False
+            self.store.subscribers.set_status(email, SubscriberStatus.BOUNCED, "bounce")
+            return True
+
+    def left(self) -> tuple[int, int]:
+        counts = self.store.ledger.counts(self.period)
+        return (counts.get(DeliveryState.DEFERRED, 0),
+                counts.get(DeliveryState.PENDING, 0) + counts.get(DeliveryState.SENDING, 0))
+
+
+class _Unrecorded:
+    """Rows whose outcomes go nowhere but the run's report."""
+
+    def record(self, job: Job, state: DeliveryState, reason: str = "", *,
+               attempt: bool = False, next_attempt: datetime | None = None,
+               permanent: bool = False) -> None:
+        pass
+
+    def bounced(self, email: str, after: int) -> bool:
+        return False
+
+    def left(self) -> tuple[int, int]:
+        return 0, 0
+
+
+class DryRows(_Unrecorded):
+    """What `send` would deliver now: active subscribers not yet done, nothing written."""
+
+    def __init__(self, store: Store, period: Period, sender: Sender) -> None:
+        self.store, self.period, self.sender = store, period, sender
+        self.done: set[str] = set()
+
+    def open(self) -> tuple[int, int]:
+        self.done = self.store.ledger.done(self.period)
+        total = self.store.subscribers.counts().get(SubscriberStatus.ACTIVE, 0)
+        return total, len(self.done)
+
+    def jobs(self) -> Iterator[Job]:
+        for sub in self.store.subscribers.active():
+            if sub.email not in self.done:
+                yield Job(sub, self.sender.message_id(str(self.period), sub.email), 0, False)
+
+
+class TestRows(_Unrecorded):
+    """Given addresses: a subscriber gets their own themes, anyone else every theme."""
+
+    def __init__(self, store: Store, period: Period, sender: Sender, addresses: list[str]) -> None:
+        self.store, self.period, self.sender = store, period, sender
+        self.addresses = addresses
+        self.results: dict[str, str] = {}  # address -> "sent" or why not
+
+    def record(self, job: Job, state: DeliveryState, reason: str = "", *,
+               attempt: bool = False, next_attempt: datetime | None = None,
+               permanent: bool = False) -> None:
+        if state.final:
+            self.results[job.sub.email] = "sent" if state is DeliveryState.SENT else reason
+
+    def open(self) -> tuple[int, int]:
+        return len(self.addresses), 0
+
+    def jobs(self) -> Iterator[Job]:
+        for address in self.addresses:
+            sub = self.store.subscribers.get(address) or Subscriber(
+                address, "", (), SubscriberStatus.ACTIVE)
+            # a fresh Message-ID each time: test copies must not thread into one
+            yield Job(sub, self.sender.message_id(str(self.period), f"{address}\0{uuid.uuid4()}",
+                                                  "test."), 0, False)

@@ -1,0 +1,283 @@
+"""One send: a feeder (the calling thread) and a pool of workers, one transport each.
+
+Nothing lost, nothing twice. A worker records "sending" before it hands a message to
+its transport and the outcome as soon as the transport returns, and takes no new
+message in between; so a crash leaves at most one message per connection in
+"sending", which the next run resends with the same Message-ID and reports as
+possibly duplicated. Temporary failures wait in a RetryQueue with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Protocol
+
+from ..clock import Clock, system_clock
+from ..config import Smtp
+from ..errors import DeliveryError
+from ..records import DeliveryState
+from .pacing import Limiter
+from .report import Outcome, Report
+from .rows import Job, Rows
+from .transport import PermanentFailure, ServerUnavailable, TemporaryFailure, Transport
+from .variants import Variants
+
+log = logging.getLogger(__name__)
+
+NO_CONTENT = "no new summaries in the themes this subscriber chose"
+RESENT = "possibly duplicated: resent after an interrupted attempt"
+
+
+class Progress(Protocol):
+    def start(self, total: int, done: int) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int, done: int) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The [smtp] settings the run itself obeys (the transport reads its own)."""
+
+    concurrency: int
+    max_attempts: int
+    retry_base_seconds: float
+    bounce_after: int
+    max_per_second: float = 0
+    max_per_hour: int = 0
+
+    @classmethod
+    def of(cls, smtp: Smtp) -> Policy:
+        return cls(smtp.concurrency, smtp.max_attempts, smtp.retry_base_seconds,
+                   smtp.bounce_after, smtp.max_per_second, smtp.max_per_hour)
+
+    def backoff(self, tries: int) -> float:
+        return float(self.retry_base_seconds * 2 ** (tries - 1))
+
+
+class RetryQueue:
+    """Jobs waiting for their next attempt, earliest first; wakes the feeder when
+    a job is added or a worker finishes (the two things it waits for)."""
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, int, Job]] = []
+        self.seq = 0
+        self.busy = 0  # jobs handed to workers and not finished
+        self.changed = threading.Condition()
+
+    def push(self, job: Job, delay: float) -> None:
+        with self.changed:
+            self.seq += 1
+            heapq.heappush(self.heap, (time.monotonic() + delay, self.seq, job))
+            self.changed.notify_all()
+
+    def taken(self) -> None:
+        with self.changed:
+            self.busy += 1
+
+    def finished(self) -> None:
+        with self.changed:
+            self.busy -= 1
+            self.changed.notify_all()
+
+    def due(self) -> Job | None:
+        with self.changed:
+            if self.heap and self.heap[0][0] <= time.monotonic():
+                return heapq.heappop(self.heap)[2]
+            return None
+
+    def wake(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def wait(self, halted: Callable[[], bool]) -> Job | None:
+        """The next job once due; None when nothing waits or is in flight, or when halted."""
+        with self.changed:
+            while not halted():
+                if self.heap:
+                    wait = self.heap[0][0] - time.monotonic()
+                    if wait <= 0:
+                        return heapq.heappop(self.heap)[2]
+                elif self.busy == 0:
+                    return None
+                else:
+                    wait = 0.2  # a job in flight may still be deferred
+                self.changed.wait(min(wait, 0.2))
+            return None
+
+
+class SendRun:
+    def __init__(self, rows: Rows, variants: Variants, connect: Callable[[], Transport],
+                 policy: Policy, progress: Progress | None = None,
+                 stop: threading.Event | None = None, clock: Clock = system_clock) -> None:
+        self.rows = rows
+        self.variants = variants
+        self.connect = connect
+        self.policy = policy
+        self.progress = progress or NoProgress()
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.envelope_from = variants.sender.address
+        self.fatal = ""  # why the run stopped early, set once by whoever hit it
+        self.fatal_lock = threading.Lock()
+        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=policy.concurrency * 4)
+        self.retries = RetryQueue()
+        self.limiter = Limiter(policy.max_per_second, policy.max_per_hour)
+        self.report = Report(str(variants.edition.period))
+
+    def halt(self, reason: str) -> None:
+        with self.fatal_lock:
+            self.fatal = self.fatal or reason
+        self.retries.wake()
+
+    @property
+    def halted(self) -> bool:
+        return self.stop.is_set() or bool(self.fatal)
+
+    def finish(self, job: Job, outcome: Outcome, reason: str = "") -> None:
+        self.report.record(outcome, job.sub.email, reason, job.duplicate)
+        self.progress.advance(1)
+
+    # --- a worker --------------------------------------------------------------------------
+
+    def worker(self) -> None:
+        transport = self.connect()
+        try:
+            while (job := self.jobs.get()) is not None:
+                try:
+                    if not self.halted:  # else left open in the ledger; the next send resumes
+                        self.attempt(transport, job)
+                except Exception as exc:  # a bug must stop the run, not hang it
+                    log.exception("sending to %s failed unexpectedly", job.sub.email)
+                    self.halt(f"unexpected error: {exc!r}")
+                finally:
+                    self.retries.finished()
+        finally:
+            transport.close()
+
+    def ready(self, transport: Transport) -> bool:
+        """Connect first, retrying with backoff: "sending" must mean it may have gone."""
+        tries = 0
+        while True:
+            try:
+                transport.open()
+                return True
+            except ServerUnavailable as exc:
+                tries += 1
+                if tries >= self.policy.max_attempts or self.stop.is_set():
+                    if not self.stop.is_set():
+                        self.halt(f"{exc} (tried {tries} times)")
+                    return False
+                delay = self.policy.backoff(tries)
+                log.warning("%s; retrying in %.1f s", exc, delay)
+                self.stop.wait(delay)
+            except DeliveryError as exc:
+                self.halt(str(exc))
+                return False
+
+    def attempt(self, transport: Transport, job: Job) -> None:
+        data = self.variants.message(job.sub, job.msgid)
+        if not self.ready(transport) or not self.limiter.wait(self.stop):
+            return
+        self.rows.record(job, DeliveryState.SENDING, attempt=True)
+        try:
+            transport.send(self.envelope_from, job.sub.email, data)
+        except PermanentFailure as exc:
+            self.rows.record(job, DeliveryState.FAILED, str(exc), permanent=True)
+            if self.rows.bounced(job.sub.email, self.policy.bounce_after):
+                self.report.bounce()
+                log.warning("%s bounced %d times; no longer sent to", job.sub.email,
+                            self.policy.bounce_after)
+            self.finish(job, Outcome.FAILED, str(exc))
+        except TemporaryFailure as exc:
+            # If the reply to a whole message was lost the server may have it: the retry
+            # carries the same Message-ID and is reported as possibly duplicated.
+            self.defer(replace(job, duplicate=job.duplicate or exc.maybe_delivered), str(exc))
+        else:
+            self.rows.record(job, DeliveryState.SENT, RESENT if job.duplicate else "")
+            self.finish(job, Outcome.SENT)
+
+    def defer(self, job: Job, reason: str) -> None:
+        tries = job.attempts + 1
+        if tries >= self.policy.max_attempts:
+            given_up = f"gave up after {tries} attempts: {reason}"
+            self.rows.record(job, DeliveryState.FAILED, given_up)
+            self.finish(job, Outcome.FAILED, given_up)
+            return
+        delay = self.policy.backoff(tries)
+        self.rows.record(job, DeliveryState.DEFERRED, reason,
+                         next_attempt=self.clock() + timedelta(seconds=delay))
+        log.info("%s: %s; retry %d in %.1f s", job.sub.email, reason, tries + 1, delay)
+        self.retries.push(replace(job, attempts=tries), delay)
+
+    # --- the feeder ------------------------------------------------------------------------
+
+    def put(self, job: Job) -> None:
+        self.retries.taken()
+        while not self.halted:
+            try:
+                self.jobs.put(job, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        self.retries.finished()
+
+    def feed(self) -> None:
+        for job in self.rows.jobs():
+            if self.halted:
+                return
+            if not self.variants.has_content(job.sub):
+                self.rows.record(job, DeliveryState.SKIPPED, NO_CONTENT)
+                self.finish(job, Outcome.SKIPPED, NO_CONTENT)
+                continue
+            if job.not_before and job.not_before > (now := self.clock()):
+                self.retries.push(job, (job.not_before - now).total_seconds())
+                continue
+            self.put(job)
+            while (due := self.retries.due()) is not None:
+                self.put(due)
+        while (due := self.retries.wait(lambda: self.halted)) is not None:
+            self.put(due)
+
+    def run(self) -> Report:
+        started = time.monotonic()
+        total, done = self.rows.open()
+        self.report.total, self.report.already = total, done
+        self.progress.start(total, done)
+        log.info("issue %s: %d subscribers, %d already done", self.report.period, total, done)
+        threads = [threading.Thread(target=self.worker, name=f"send-{i}", daemon=True)
+                   for i in range(self.policy.concurrency)]
+        for t in threads:
+            t.start()
+        try:
+            self.feed()
+        finally:
+            for _ in threads:
+                self.jobs.put(None)
+            for t in threads:
+                t.join()
+        self.report.seconds = time.monotonic() - started
+        self.report.deferred, self.report.remaining = self.rows.left()
+        period = self.report.period
+        if self.fatal:
+            self.report.stopped = (f"{self.fatal}; run `msdigest send --period {period}` "
+                                   "again to resume")
+            log.error("%s", self.report.stopped)
+        elif self.stop.is_set():
+            self.report.interrupted = True
+            self.report.stopped = (f"interrupted; messages in flight were recorded; run "
+                                   f"`msdigest send --period {period}` again to resume")
+        return self.report

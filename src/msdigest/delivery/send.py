@@ -1,0 +1,77 @@
+"""The ways into a send: the real one (ledger, freeze, SMTP), a dry run into an outbox,
+and a test send to a few addresses. All three are one SendRun over other rows."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from .. import editorial
+from ..addresses import normalize
+from ..clock import Clock, system_clock
+from ..config import Config
+from ..issue import for_sending, freeze
+from ..message import Sender
+from ..model import Edition
+from ..period import Period
+from ..store import Store
+from ..unsubscribe import Signer
+from .report import Report
+from .rows import DryRows, LedgerRows, Rows, TestRows
+from .run import Policy, Progress, SendRun
+from .smtp import SmtpTransport
+from .transport import Outbox, Transport
+from .variants import Variants
+
+Connect = Callable[[], Transport]
+
+
+def _run(cfg: Config, edition: Edition, rows: Rows, secret: bytes, connect: Connect | None,
+         policy: Policy | None = None, progress: Progress | None = None,
+         stop: threading.Event | None = None, clock: Clock = system_clock,
+         subject_prefix: str = "") -> SendRun:
+    sender = Sender.of(cfg.site)
+    variants = Variants(edition, sender, Signer.of(cfg, secret), clock(), subject_prefix)
+    return SendRun(rows, variants, connect or (lambda: SmtpTransport(cfg.smtp)),
+                   policy or Policy.of(cfg.smtp), progress, stop, clock)
+
+
+def send(store: Store, cfg: Config, period: Period, secret: bytes,
+         progress: Progress | None = None, stop: threading.Event | None = None,
+         connect: Connect | None = None, clock: Clock = system_clock) -> Report:
+    """Send the issue to everyone who has not had it; safe to run again. Checks the
+    approval, then freezes the content: every subscriber gets the same edition."""
+    d = for_sending(store, cfg, period)
+    editorial.check(store, d, cfg.digest.require_approval)
+    edition = freeze(store, d)
+    rows = LedgerRows(store, period, Sender.of(cfg.site))
+    return _run(cfg, edition, rows, secret, connect, None, progress, stop, clock).run()
+
+
+def dry_run(store: Store, cfg: Config, period: Period, secret: bytes, outbox: Path,
+            progress: Progress | None = None) -> Report:
+    """Write the .eml files send would deliver now, into `outbox`; records nothing."""
+    d = for_sending(store, cfg, period)
+    box = Outbox(outbox)
+    rows = DryRows(store, period, Sender.of(cfg.site))
+    policy = replace(Policy.of(cfg.smtp), concurrency=1, max_per_second=0, max_per_hour=0,
+                     max_attempts=1)
+    report = _run(cfg, d.edition, rows, secret, box.connection, policy, progress).run()
+    report.written = list(box.written)
+    return report
+
+
+def send_test(store: Store, cfg: Config, period: Period, secret: bytes, addresses: list[str],
+              connect: Connect | None = None) -> list[tuple[str, str]]:
+    """Send the issue to these addresses only, subject marked [TEST]; never in the ledger,
+    never frozen. Returns (address, "sent" or the reason) per address."""
+    d = for_sending(store, cfg, period)
+    wanted = [normalize(a) for a in addresses]
+    rows = TestRows(store, period, Sender.of(cfg.site), wanted)
+    policy = replace(Policy.of(cfg.smtp), concurrency=1)
+    report = _run(cfg, d.edition, rows, secret, connect, policy,
+                  subject_prefix="[TEST] ").run()
+    return [(a, rows.results.get(a, f"not sent: {report.stopped or 'interrupted'}"))
+            for a in wanted]

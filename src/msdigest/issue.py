@@ -1,0 +1,85 @@
+"""The issue of a month as it stands: drafted from the store while editors work on it,
+frozen at its first real send, and read back from the freeze from then on.
+
+    candidates (store) → place (themes + edits) → build → Edition ─┬→ preview, desk, approve
+                                                                   └→ freeze → send, archive
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .compose import Placed, build, item, place
+from .config import Config
+from .errors import DeliveryError
+from .model import Edition, Issue
+from .period import Period
+from .store import Store
+from .templates import look
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An edition with what the editor's views need beside it: the marks on each
+    summary and the summaries an editor left out (none once frozen)."""
+
+    edition: Edition
+    chosen: tuple[Placed, ...] = ()
+    excluded: tuple[Placed, ...] = ()
+    frozen: bool = False
+
+    @property
+    def issue(self) -> Issue:
+        return self.edition.issue
+
+    def marks(self, summary_id: str) -> Placed | None:
+        return next((p for p in self.chosen if p.summary.id == summary_id), None)
+
+
+def candidates(store: Store, cfg: Config, period: Period) -> list[Placed]:
+    """Every summary the issue could hold, placed and marked, excluded ones included."""
+    start, end = period.bounds(cfg.tz)
+    late_since = store.issues.previous_frozen_at(period)
+    summaries = store.content.candidates(start, end, late_since)
+    return place(cfg, summaries, store.issues.edits(period))
+
+
+def draft(store: Store, cfg: Config, period: Period) -> Draft:
+    """The issue as subscribers would get it now: frozen if it went out, else fresh."""
+    frozen = store.issues.frozen(period)
+    if frozen is not None:
+        if frozen.edition is None:  # frozen by msdigest 0.1: rebuild once, keep from now on
+            known = set(cfg.theme_ids)
+            by_id = {s.id: s for s in store.content.all(m.summary_id for m in frozen.members)}
+            items = [item(Placed(by_id[m.summary_id], m.theme if m.theme in known
+                                 else cfg.catch_all, m.pinned), cfg.digest.teaser_chars)
+                     for m in frozen.members if m.summary_id in by_id]
+            notes = store.issues.notes(period)
+            edition = Edition(build(cfg, period, items, notes.intro, notes.subject), look(cfg))
+            store.issues.keep_edition(edition)
+            return Draft(edition, frozen=True)
+        return Draft(frozen.edition, frozen=True)
+    placed = candidates(store, cfg, period)
+    chosen = tuple(p for p in placed if not p.excluded)
+    notes = store.issues.notes(period)
+    issue = build(cfg, period, (item(p, cfg.digest.teaser_chars) for p in chosen),
+                  notes.intro, notes.subject)
+    return Draft(Edition(issue, look(cfg)), chosen, tuple(p for p in placed if p.excluded))
+
+
+def for_sending(store: Store, cfg: Config, period: Period) -> Draft:
+    d = draft(store, cfg, period)
+    if d.issue.count == 0:
+        raise DeliveryError(f"the {period} issue has no summaries; nothing to send "
+                            "(run `msdigest collect` first, or check the period)")
+    return d
+
+
+def freeze(store: Store, d: Draft) -> Edition:
+    """Fix the content before the first message goes out; returns what was frozen (another
+    process's freeze if it came first)."""
+    if d.frozen or store.issues.freeze(d.edition):
+        return d.edition
+    frozen = store.issues.frozen(d.edition.period)
+    assert frozen is not None and frozen.edition is not None
+    return frozen.edition

@@ -1,0 +1,129 @@
+"""What the store hands back: typed records, never rows or anonymous tuples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from .model import Edition, Subscriber
+from .period import Period
+
+
+class DeliveryState(StrEnum):
+    """One subscriber's progress through one issue, as the ledger records it."""
+
+    PENDING = "pending"
+    SENDING = "sending"  # committed before the SMTP transaction: it may have gone
+    SENT = "sent"
+    DEFERRED = "deferred"  # a temporary failure; retried at `next_attempt`
+    FAILED = "failed"  # permanent (5xx) or given up after max_attempts
+    SKIPPED = "skipped"  # nothing in their themes, or no longer subscribed
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset({DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPPED})
+OPEN = frozenset({DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.DEFERRED})
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A row of the ledger."""
+
+    period: Period
+    email: str
+    state: DeliveryState
+    attempts: int
+    message_id: str
+    reason: str
+    next_attempt: datetime | None
+    updated_at: datetime
+    duplicate: bool  # a copy may already have reached the subscriber
+    permanent: bool  # refused outright (5xx): counts toward bounce_after
+
+
+@dataclass(frozen=True)
+class OpenRow:
+    """A subscriber still to be sent an issue, and where their row stands."""
+
+    subscriber: Subscriber
+    state: DeliveryState
+    attempts: int
+    next_attempt: datetime | None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An editor's marks on one summary of one issue."""
+
+    excluded: bool = False
+    theme: str | None = None  # moved here by an editor
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class Notes:
+    intro: str = ""  # Markdown
+    subject: str = ""  # the editor's subject template; "" = [digest] subject
+
+
+@dataclass(frozen=True)
+class Approval:
+    content_hash: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FeedState:
+    etag: str | None = None
+    modified: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One job the scheduler ran."""
+
+    id: int
+    job: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    detail: str
+
+
+class Change(StrEnum):
+    """What storing a record did."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    SAME = "same"
+
+
+@dataclass(frozen=True)
+class SubscriberRecord:
+    """A subscriber and what last set their record (import, link, bounce, test)."""
+
+    subscriber: Subscriber
+    source: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """A summary an issue carries, as frozen: where it went and whether it was pinned."""
+
+    summary_id: str
+    theme: str
+    pinned: bool
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """An issue as fixed at its first real send."""
+
+    frozen_at: datetime
+    members: tuple[Member, ...]
+    edition: Edition | None  # None: frozen by msdigest 0.1, which kept only the members

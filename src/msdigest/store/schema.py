@@ -1,0 +1,152 @@
+"""The store's schema as numbered migrations, tracked in `PRAGMA user_version`.
+
+A store made by any earlier release opens in this one: each migration runs once, in
+order, inside one transaction. Never edit a released migration; add the next one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# 1: the schema of msdigest 0.1 (its stores have user_version 0 and these tables already;
+#    IF NOT EXISTS makes the step a no-op for them).
+V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS summaries (
+    id TEXT PRIMARY KEY,
+    guid TEXT NOT NULL,
+    link TEXT NOT NULL,
+    title TEXT NOT NULL,
+    published TEXT NOT NULL,
+    html TEXT NOT NULL,
+    text TEXT NOT NULL,
+    feed TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS summaries_guid ON summaries(guid) WHERE guid != '';
+CREATE INDEX IF NOT EXISTS summaries_link ON summaries(link);
+CREATE INDEX IF NOT EXISTS summaries_published ON summaries(published);
+CREATE TABLE IF NOT EXISTS feed_state (
+    url TEXT PRIMARY KEY,
+    etag TEXT,
+    modified TEXT,
+    checked_at TEXT,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS skipped (
+    feed TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (feed, entry)
+);
+CREATE TABLE IF NOT EXISTS subscribers (
+    email TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    themes TEXT NOT NULL,
+    status TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    changed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS issues (
+    period TEXT PRIMARY KEY,
+    frozen_at TEXT NOT NULL,
+    subject TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS issue_items (
+    period TEXT NOT NULL REFERENCES issues(period),
+    summary_id TEXT NOT NULL REFERENCES summaries(id),
+    theme TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (period, summary_id)
+);
+CREATE TABLE IF NOT EXISTS issue_edits (
+    period TEXT NOT NULL,
+    summary_id TEXT NOT NULL,
+    excluded INTEGER NOT NULL DEFAULT 0,
+    theme TEXT,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    changed_at TEXT NOT NULL,
+    PRIMARY KEY (period, summary_id)
+);
+CREATE TABLE IF NOT EXISTS issue_notes (
+    period TEXT PRIMARY KEY,
+    intro TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT '',
+    changed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    period TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    approved_by TEXT NOT NULL,
+    approved_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    period TEXT NOT NULL,
+    email TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    next_attempt TEXT,
+    updated_at TEXT NOT NULL,
+    duplicate INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (period, email)
+);
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(period, state);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+);
+"""
+
+# 2: the frozen issue's whole content (an Edition as JSON), so a resumed send renders the
+#    same email; a `permanent` mark for 5xx refusals, so bounces are not read off reply text.
+V2 = """
+ALTER TABLE issues ADD COLUMN edition TEXT;
+ALTER TABLE deliveries ADD COLUMN permanent INTEGER NOT NULL DEFAULT 0;
+UPDATE deliveries SET permanent = 1 WHERE state = 'failed' AND reason LIKE '5%';
+CREATE INDEX IF NOT EXISTS deliveries_email ON deliveries(email) WHERE permanent = 1;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
+VERSION = len(MIGRATIONS)
+
+
+def version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring the schema up to VERSION; returns the version found before."""
+    found = version(db)
+    for number in range(found + 1, VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number - 1]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return found
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    return [s for s in out if s]

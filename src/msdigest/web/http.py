@@ -1,0 +1,91 @@
+"""The HTTP layer both web apps share: responses with security headers, a threaded
+server bound to an address, and one signal-aware serve loop."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from ..signals import stop_on_signals
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+Environ = dict[str, Any]
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+
+
+def respond(start: StartResponse, status: str, kind: str, body: str | bytes,
+            csp: str = "default-src 'none'", extra: Iterable[tuple[str, str]] = ()
+            ) -> list[bytes]:
+    """One complete response: never cached, never sniffed, no referrer leaves the page."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    start(status, [("Content-Type", f"{kind}; charset=utf-8"),
+                   ("Content-Length", str(len(data))),
+                   ("Cache-Control", "no-store"),
+                   ("Content-Security-Policy", csp),
+                   ("X-Content-Type-Options", "nosniff"),
+                   ("Referrer-Policy", "no-referrer"),
+                   *extra])
+    return [data]
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Requests go to the log, not to stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+
+class ThreadingServer(ThreadingMixIn, WSGIServer):
+    """One thread per connection: a browser's idle preconnect must not block the rest."""
+
+    daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        """Where it listens (the real port when port 0 was asked for)."""
+        host, port = self.server_address[:2]
+        host = f"[{host!s}]" if ":" in str(host) else str(host)
+        return f"http://{host}:{port}/"
+
+
+class ThreadingServer6(ThreadingServer):
+    address_family = socket.AF_INET6
+
+
+def bind(app: WsgiApp, host: str, port: int) -> ThreadingServer:
+    """A bound, threaded WSGI server for `app` (IPv6 when the host is an IPv6 address)."""
+    cls = ThreadingServer6 if ":" in host else ThreadingServer
+    httpd = make_server(host, port, app, server_class=cls, handler_class=QuietHandler)
+    assert isinstance(httpd, ThreadingServer)
+    return httpd
+
+
+def serve(httpd: ThreadingServer, ready: Callable[[ThreadingServer], Any] | None = None,
+          stop: threading.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, `stop`, or `httpd.shutdown()` from another thread
+    (`ready` is given the server once it listens); then close it."""
+    stop = stop or threading.Event()
+    worker = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                              name="msdigest-http", daemon=True)
+    with stop_on_signals(stop):
+        worker.start()
+        try:
+            if ready is not None:
+                ready(httpd)
+            while worker.is_alive() and not stop.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            httpd.shutdown()
+            worker.join(5)
+            httpd.server_close()

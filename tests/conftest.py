@@ -196,6 +196,8 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
             tables["smtp"] = {"host": smtp.host, "port": smtp.port, "security": "none",
                               "retry_base_seconds": 0.01, **tables.get("smtp", {}),
                               **(smtp_extra or {})}
+        elif smtp_extra:  # settings for a transport that is not a server
+            tables["smtp"] = smtp_extra
         path = write_config(tmp_path / "digest.toml", tables, feeds)
         return config_mod.load(path, env={})
     return make

@@ -29,12 +29,12 @@ class Entry:
 
 
 def write(store: Store, cfg: Config, out: Path) -> list[Entry]:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is not a folder; give --out a folder for the archive")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create the archive folder {out}: {exc.strerror}") from None
-    if not out.is_dir():
-        raise UsageError(f"{out} is not a folder; give --out a folder for the archive")
     entries = []
     for period in store.issues.frozen_periods():
         edition = draft(store, cfg, period).edition

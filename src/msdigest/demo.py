@@ -23,6 +23,7 @@ from . import config as config_mod
 from .collect import collect
 from .delivery.report import Report
 from .delivery.send import send
+from .errors import UsageError
 from .issue import draft
 from .period import Period
 from .store import Store
@@ -78,7 +79,10 @@ def latest_period(store: Store, tz: Any) -> Period:
 
 def run(config_path: str | None = None, folder: Path | None = None) -> DemoResult:
     folder = folder or Path(tempfile.mkdtemp(prefix="msdigest-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot use {folder} for the demo: {exc.strerror}") from None
     # A config for exploring the demo's store afterwards (status, issue show, the desk).
     (folder / "digest.toml").write_text('[store]\npath = "demo.sqlite"\n', "utf-8")
     handler = SavingHandler(folder / "inbox")

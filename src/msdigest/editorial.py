@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from .compose import Placed
 from .config import Config
-from .errors import EditError, IssueFrozen, NotApproved
+from .errors import EditError, IssueFrozen, NotApproved, UsageError
 from .issue import Draft, candidates, draft
 from .model import Issue, Summary, fill
 from .period import Period
@@ -115,7 +115,7 @@ def content_hash(issue: Issue) -> str:
 
 def approve(store: Store, cfg: Config, period: Period, by: str) -> tuple[Issue, str]:
     if not by.strip():
-        raise EditError("approve needs --by NAME: who approved this issue")
+        raise UsageError("approve needs --by NAME: who approved this issue")
     issue = draft(store, cfg, period).issue
     if issue.count == 0:
         raise EditError(f"the {period} issue has no summaries; there is nothing to approve")

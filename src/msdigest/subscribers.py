@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .addresses import AddressError, normalize
-from .errors import CsvError
+from .errors import CsvError, UsageError
 from .model import Subscriber, SubscriberStatus
 from .records import Change
 from .store import Store
@@ -104,7 +104,7 @@ def import_file(store: Store, path: Path, theme_ids: tuple[str, ...]) -> ImportR
     except UnicodeDecodeError as exc:
         raise CsvError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
-        raise CsvError(f"{path}: cannot read: {exc.strerror}") from None
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     good, errors = parse(text, theme_ids, str(path))
     report = ImportReport(errors=errors)
     counts = {Change.NEW: 0, Change.UPDATED: 0, Change.SAME: 0}

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from ..clock import Clock, system_clock
 from ..config import Smtp
-from ..errors import DeliveryError
+from ..errors import MsdigestError
 from ..records import DeliveryState
 from .pacing import Limiter
 from .report import Outcome, Report
@@ -184,7 +184,7 @@ class SendRun:
                 delay = self.policy.backoff(tries)
                 log.warning("%s; retrying in %.1f s", exc, delay)
                 self.stop.wait(delay)
-            except DeliveryError as exc:
+            except MsdigestError as exc:  # a setting to fix (login, TLS, the outbox)
                 self.halt(str(exc))
                 return False
 

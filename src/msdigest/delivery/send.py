@@ -53,8 +53,9 @@ def send(store: Store, cfg: Config, period: Period, secret: bytes,
 def dry_run(store: Store, cfg: Config, period: Period, secret: bytes, outbox: Path,
             progress: Progress | None = None) -> Report:
     """Write the .eml files send would deliver now, into `outbox`; records nothing."""
-    d = for_sending(store, cfg, period)
     box = Outbox(outbox)
+    box.prepare()
+    d = for_sending(store, cfg, period)
     rows = DryRows(store, period, Sender.of(cfg.site))
     policy = replace(Policy.of(cfg.smtp), concurrency=1, max_per_second=0, max_per_hour=0,
                      max_attempts=1)
@@ -67,8 +68,8 @@ def send_test(store: Store, cfg: Config, period: Period, secret: bytes, addresse
               connect: Connect | None = None) -> list[tuple[str, str]]:
     """Send the issue to these addresses only, subject marked [TEST]; never in the ledger,
     never frozen. Returns (address, "sent" or the reason) per address."""
-    d = for_sending(store, cfg, period)
     wanted = [normalize(a) for a in addresses]
+    d = for_sending(store, cfg, period)
     rows = TestRows(store, period, Sender.of(cfg.site), wanted)
     policy = replace(Policy.of(cfg.smtp), concurrency=1)
     report = _run(cfg, d.edition, rows, secret, connect, policy,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..errors import DeliveryError
+from ..errors import UsageError
 
 
 class TemporaryFailure(Exception):
@@ -95,6 +95,19 @@ class Outbox:
     def connection(self) -> OutboxConnection:
         return OutboxConnection(self)
 
+    def prepare(self) -> None:
+        """Create the private folder; UsageError if it cannot be one."""
+        if self.folder.exists() and not self.folder.is_dir():
+            raise UsageError(f"the outbox {self.folder} is not a folder; give --outbox a "
+                             "folder")
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the outbox {self.folder}: {exc.strerror}") from None
+        if not self.folder.is_dir():
+            raise UsageError(f"the outbox {self.folder} is not a folder; give --outbox a "
+                             "folder")
+
     def write(self, rcpt: str, data: bytes) -> Path:
         with self.lock:
             path = self.folder / f"{len(self.written) + 1:06d}-{safe_name(rcpt)}.eml"
@@ -110,13 +123,7 @@ class OutboxConnection:
         self.outbox = outbox
 
     def open(self) -> None:
-        try:
-            self.outbox.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DeliveryError(f"cannot create the outbox {self.outbox.folder}: "
-                                f"{exc.strerror}") from None
-        if not self.outbox.folder.is_dir():
-            raise DeliveryError(f"the outbox {self.outbox.folder} is not a folder")
+        self.outbox.prepare()
 
     def send(self, envelope_from: str, rcpt: str, data: bytes) -> None:
         try:

@@ -1,0 +1,137 @@
+"""The config's sections as dataclasses: they are the schema.
+
+Each field is a key, its type is the key's type, and `field(metadata=...)` holds the
+checks run on the value a file gives. msdigest.config reads the schema off them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..model import SUBJECT_FIELDS, Site, placeholders
+
+ENV_CONFIG = "MSDIGEST_CONFIG"
+ENV_PASSWORD = "MSDIGEST_SMTP_PASSWORD"
+ENV_SECRET = "MSDIGEST_SECRET"
+DEFAULT_FILE = "digest.toml"
+EMBEDDED = "<embedded defaults>"
+
+Check = Callable[[Any], str | None]  # an error text, or None when the value is fine
+
+
+def checks(*found: Check) -> dict[str, Any]:
+    """A field's checks, run on the value the file gives."""
+    return {"checks": found}
+
+
+def from_env(name: str, *refused: str) -> Any:
+    """A value only the environment may give; the file may not hold it (nor `refused`)."""
+    return field(default=None, repr=False, metadata={"env": name, "refused": refused})
+
+
+def at_least(low: float) -> Check:
+    return lambda v: None if v >= low else f"must be at least {low:g}, got {v}"
+
+
+def between(low: int, high: int) -> Check:
+    return lambda v: None if low <= v <= high else f"must be {low}-{high}, got {v}"
+
+
+def one_of(*choices: str) -> Check:
+    return lambda v: None if v in choices else \
+        f"must be {', '.join(choices[:-1])} or {choices[-1]}, got {v!r}"
+
+
+def https(v: str) -> str | None:
+    return None if v.startswith("https://") else \
+        f"must be an https:// URL (links in the email are absolute https), got {v!r}"
+
+
+def subject_template(v: str) -> str | None:
+    try:
+        unknown = placeholders(v) - SUBJECT_FIELDS
+    except ValueError as exc:
+        return str(exc)
+    if unknown:
+        return (f"unknown placeholder {{{sorted(unknown)[0]}}}; use any of "
+                f"{', '.join('{' + f + '}' for f in sorted(SUBJECT_FIELDS))}")
+    return None
+
+
+def time_zone(v: str) -> str | None:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {v!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class Store:
+    path: str  # relative to the config file
+
+
+@dataclass(frozen=True)
+class Feed:
+    url: str = field(metadata=checks(lambda v: None if v else "required"))
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int = field(metadata=checks(between(1, 65535)))
+    security: str = field(metadata=checks(one_of("none", "starttls", "ssl")))
+    username: str
+    timeout: float = field(metadata=checks(at_least(0.1)))
+    concurrency: int = field(metadata=checks(at_least(1)))
+    max_per_second: float = field(metadata=checks(at_least(0)))
+    max_per_hour: int = field(metadata=checks(at_least(0)))
+    reconnect_after: int = field(metadata=checks(at_least(1)))
+    max_attempts: int = field(metadata=checks(at_least(1)))
+    retry_base_seconds: float = field(metadata=checks(at_least(0)))
+    bounce_after: int = field(metadata=checks(at_least(1)))
+    ca_file: str  # relative to the config file; "" = the system's CA store
+    password: str | None = from_env(ENV_PASSWORD)
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    base_url: str = field(metadata=checks(https))
+    mailto: str
+    secret: str | None = from_env(ENV_SECRET, "key")
+
+
+@dataclass(frozen=True)
+class Digest:
+    subject: str = field(metadata=checks(subject_template))
+    preheader: str = field(metadata=checks(subject_template))
+    teaser_chars: int = field(metadata=checks(at_least(40)))
+    templates: str  # the editor's own folder, relative to the config file; "" = bundled
+    disclaimer: str
+    caveats: tuple[str, ...]
+    archive_url: str = field(metadata=checks(https))
+    require_approval: bool
+
+
+@dataclass(frozen=True)
+class Schedule:
+    collect: str
+    send: str
+    timezone: str = field(metadata=checks(time_zone))
+    grace_hours: float = field(metadata=checks(at_least(0)))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+# [table] -> its dataclass; [site] is the model's Site, whose `sender` is the key `from`
+SECTIONS: dict[str, type] = {"site": Site, "store": Store, "smtp": Smtp,
+                             "unsubscribe": Unsubscribe, "digest": Digest, "schedule": Schedule}
+RENAMED = {("site", "from"): "sender"}
+SITE_CHECKS: dict[str, tuple[Check, ...]] = {"url": (https,)}
+THEME_KEYS = {"title": str, "terms": tuple[str, ...], "exact": tuple[str, ...]}

@@ -46,6 +46,14 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Tally:
+    """An issue's ledger at a glance: rows, and how many of them are final."""
+
+    rows: int
+    done: int
+
+
+@dataclass(frozen=True)
 class OpenRow:
     """A subscriber still to be sent an issue, and where their row stands."""
 

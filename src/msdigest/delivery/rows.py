@@ -16,7 +16,7 @@ from typing import Protocol
 from ..message import Sender
 from ..model import Subscriber, SubscriberStatus
 from ..period import Period
-from ..records import DeliveryState
+from ..records import DeliveryState, Tally
 from ..store import Store
 
 BATCH = 1000  # ledger rows read from the store at a time
@@ -34,8 +34,8 @@ class Job:
 
 
 class Rows(Protocol):
-    def open(self) -> tuple[int, int]:
-        """(rows, rows already done) for the report."""
+    def open(self) -> Tally:
+        """Rows, and rows already done, for the report."""
 
     def jobs(self) -> Iterator[Job]: ...
 
@@ -54,7 +54,7 @@ class LedgerRows:
     def __init__(self, store: Store, period: Period, sender: Sender) -> None:
         self.store, self.period, self.sender = store, period, sender
 
-    def open(self) -> tuple[int, int]:
+    def open(self) -> Tally:
         return self.store.ledger.open(self.period)
 
     def jobs(self) -> Iterator[Job]:
@@ -113,10 +113,10 @@ class DryRows(_Unrecorded):
         self.store, self.period, self.sender = store, period, sender
         self.done: set[str] = set()
 
-    def open(self) -> tuple[int, int]:
+    def open(self) -> Tally:
         self.done = self.store.ledger.done(self.period)
         total = self.store.subscribers.counts().get(SubscriberStatus.ACTIVE, 0)
-        return total, len(self.done)
+        return Tally(total, len(self.done))
 
     def jobs(self) -> Iterator[Job]:
         for sub in self.store.subscribers.active():
@@ -138,8 +138,8 @@ class TestRows(_Unrecorded):
         if state.final:
             self.results[job.sub.email] = "sent" if state is DeliveryState.SENT else reason
 
-    def open(self) -> tuple[int, int]:
-        return len(self.addresses), 0
+    def open(self) -> Tally:
+        return Tally(len(self.addresses), 0)
 
     def jobs(self) -> Iterator[Job]:
         for address in self.addresses:

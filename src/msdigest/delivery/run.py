@@ -254,7 +254,8 @@ class SendRun:
 
     def run(self) -> Report:
         started = time.monotonic()
-        total, done = self.rows.open()
+        tally = self.rows.open()
+        total, done = tally.rows, tally.done
         self.report.total, self.report.already = total, done
         self.progress.start(total, done)
         log.info("issue %s: %d subscribers, %d already done", self.report.period, total, done)

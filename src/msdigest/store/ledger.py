@@ -9,7 +9,7 @@ from datetime import datetime
 
 from ..clock import from_iso, iso
 from ..period import Period
-from ..records import FINAL, OPEN, Delivery, DeliveryState, OpenRow
+from ..records import FINAL, OPEN, Delivery, DeliveryState, OpenRow, Tally
 from .db import Repository
 from .subscribers import _subscriber
 
@@ -29,7 +29,7 @@ def _marks(states: Iterable[DeliveryState]) -> tuple[str, list[str]]:
 
 
 class Ledger(Repository):
-    def open(self, period: Period) -> tuple[int, int]:
+    def open(self, period: Period) -> Tally:
         """Give every active subscriber a row for this issue (pending unless it has one);
         close the open rows of those no longer active. Returns (rows, rows done)."""
         stamp = self.db.stamp()
@@ -47,7 +47,7 @@ class Ledger(Repository):
         marks, final = _marks(FINAL)
         row = self.db.one(f"SELECT count(*), sum(state IN ({marks})) FROM deliveries "
                           "WHERE period=?", (*final, str(period)))
-        return (int(row[0]), int(row[1] or 0)) if row else (0, 0)
+        return Tally(int(row[0]), int(row[1] or 0)) if row else Tally(0, 0)
 
     def open_batch(self, period: Period, after: str, limit: int) -> list[OpenRow]:
         """The next subscribers (by address) still to be sent this issue."""

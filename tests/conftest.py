@@ -27,7 +27,7 @@ from msdigest.period import Period
 from msdigest.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
-SECRET = b"test-secret-key-0123456789"
+SECRET = b"test-secret-key-0123456789-abcdefghijklmnop"  # 32 bytes or more, as required
 
 
 # --- SMTP ---------------------------------------------------------------------------------

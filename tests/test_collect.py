@@ -15,6 +15,7 @@ import pytest
 from msdigest.collect import collect_feed
 from msdigest.errors import FeedError
 from msdigest.feeds.parsers import parse
+from msdigest.feeds.retrievers import Limits
 from msdigest.sanitize import clean_html as sanitize_html
 from msdigest.sanitize import html_to_text
 from msdigest.store import Store
@@ -176,7 +177,7 @@ def test_malformed_xml_names_the_line() -> None:
 
 
 def test_unreachable_host_is_a_clear_error(store: Store) -> None:
-    report = collect_feed(store, "http://127.0.0.1:9/feed.xml", Path("."), TZ, timeout=2)
+    report = collect_feed(store, "http://127.0.0.1:9/feed.xml", Path("."), TZ, Limits(2))
     assert report.error.startswith("http://127.0.0.1:9/feed.xml: cannot fetch:")
 
 

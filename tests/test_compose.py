@@ -84,7 +84,7 @@ def test_late_arrivals_join_the_next_issue_and_nothing_is_sent_twice(store: Stor
 def test_preview_command_writes_html_text_and_json(tmp_path: Path) -> None:
     cfg_path = tmp_path / "digest.toml"
     cfg_path.write_text('[store]\npath = "s.sqlite"\n')
-    env = {"PATH": "/usr/bin:/bin", "MSDIGEST_SECRET": "s3cret"}
+    env = {"PATH": "/usr/bin:/bin", "MSDIGEST_SECRET": "s3cret-" + "x" * 32}
     run = subprocess.run([sys.executable, "-m", "msdigest.cli", "--config", str(cfg_path),
                           "collect"], capture_output=True, text=True, cwd=REPO, env=env,
                          timeout=60)

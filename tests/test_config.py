@@ -89,8 +89,13 @@ def test_cron_weekdays_mean_what_crontab_means() -> None:
 def test_secrets_come_from_the_environment(tmp_path: Path) -> None:
     cfg = config_mod.load(None, env={"MSDIGEST_SMTP_PASSWORD": "pw"})
     assert cfg.smtp.password == "pw"
-    assert config_mod.load(None, env={"MSDIGEST_SECRET": "abc"}).secret == b"abc"
+    key = "k" * 32
+    assert config_mod.load(None, env={"MSDIGEST_SECRET": key}).secret == key.encode()
     assert config_mod.load(None, env={}).secret is None
+    with pytest.raises(ConfigError) as short:  # one received link would let anyone forge
+        config_mod.load(None, env={"MSDIGEST_SECRET": "a"})  # every subscriber's links
+    assert "MSDIGEST_SECRET is 1 byte long; it must be at least 32" in str(short.value)
+    assert "secrets.token_urlsafe(32)" in str(short.value)
 
 
 def test_themes_and_feeds_replace_defaults_as_a_whole(tmp_path: Path) -> None:

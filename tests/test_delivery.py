@@ -303,7 +303,7 @@ def cli(cfg: Config, *args: object) -> list[str]:
     return [sys.executable, "-m", "msdigest.cli", "--config", cfg.source, *map(str, args)]
 
 
-ENV = {**os.environ, "MSDIGEST_SECRET": "k", "PYTHONUNBUFFERED": "1"}
+ENV = {**os.environ, "MSDIGEST_SECRET": SECRET.decode(), "PYTHONUNBUFFERED": "1"}
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:

@@ -44,7 +44,7 @@ from .conftest import rss
 pytestmark = pytest.mark.browser
 
 PERIOD = Period(2026, 10)
-SECRET = b"desk-test-secret"
+SECRET = b"desk-test-secret-0123456789abcdefghij"
 WEAK_TITLE = "Sleep quality and fatigue in people with MS: a survey"
 UNDATED_TITLE = "An undated summary"
 WIDE, NARROW = 1440, 900

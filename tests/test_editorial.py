@@ -134,7 +134,7 @@ def test_issue_commands_and_exit_code_for_an_unapproved_send(
         desk: tuple[Config, Store]) -> None:
     cfg, store = desk
     first = ids(compose(store, cfg, PERIOD))[0]
-    env = {**os.environ, "MSDIGEST_SECRET": "k"}
+    env = {**os.environ, "MSDIGEST_SECRET": SECRET.decode()}
 
     def run(*args: object) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "msdigest.cli", "--config", cfg.source,

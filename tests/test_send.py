@@ -251,7 +251,7 @@ def test_send_command_needs_the_secret_and_reports(
     assert missing.returncode == 1 and "MSDIGEST_SECRET is not set" in missing.stderr
     smtp_server.handler.refuse["dev.patel@example.com"] = "550 5.1.1 No such user here"
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                         env={**env, "MSDIGEST_SECRET": "k"})
+                         env={**env, "MSDIGEST_SECRET": SECRET.decode()})
     assert run.returncode == 3, run.stderr
     assert "sent now" in run.stdout and "failed (permanent)" in run.stdout
     assert "dev.patel@example.com: 550 5.1.1 No such user here" in run.stdout

@@ -216,12 +216,32 @@ def test_a_stop_leaves_the_rest_pending_for_the_next_send(world: tuple[Config, S
     assert rest.sent == 4 - report.sent
 
 
-def test_a_bug_in_a_transport_stops_the_run_instead_of_hanging_it(
+def test_an_odd_error_fails_that_row_only_and_the_run_goes_on(
         world: tuple[Config, Store]) -> None:
     cfg, store = world
     script = Script(sends={"ana@example.org": [ZeroDivisionError("bug")]})
     report = send(store, cfg, PERIOD, SECRET, connect=script.connection)
-    assert "unexpected error: ZeroDivisionError('bug')" in report.stopped
+    assert (report.sent, report.failed, report.stopped) == (3, 1, "")
+    row = store.ledger.get(PERIOD, "ana@example.org")
+    assert row is not None and row.state is DeliveryState.FAILED
+    assert row.reason == "sending failed unexpectedly: ZeroDivisionError: bug"
+    assert row.duplicate  # it may have gone out before the error
+
+
+def test_the_same_odd_error_again_and_again_stops_the_run(
+        make_config: Callable[..., Config]) -> None:
+    cfg = make_config(smtp_extra={"concurrency": 1})
+    with Store.open(cfg.store_path) as store:
+        collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
+        for i in range(30):
+            store.subscribers.put(Subscriber(f"r{i:02d}@example.org", "", (),
+                                             SubscriberStatus.ACTIVE), "test")
+        script = Script(sends={f"r{i:02d}@example.org": [ZeroDivisionError("bug")]
+                               for i in range(30)})
+        report = send(store, cfg, PERIOD, SECRET, connect=script.connection)
+        assert report.failed == 10 and report.sent == 0
+        assert "10 messages in a row failed unexpectedly" in report.stopped
+        assert store.ledger.counts(PERIOD)[DeliveryState.PENDING] == 20
 
 
 def test_a_deferred_row_waits_for_its_time_then_goes(world: tuple[Config, Store]) -> None:

@@ -16,9 +16,13 @@ class AddressError(UsageError):
 
 
 def normalize(raw: str) -> str:
-    """The form the store keys on: validated, lowercased."""
+    """The form the store keys on and SMTP sends to: validated, lowercased, ASCII.
+
+    An internationalized domain (bücher.example) is kept as IDNA (xn--bcher-kva.example),
+    which every server accepts; a non-ASCII local part would need SMTPUTF8 and is
+    refused here, with the reason, rather than failing at send time."""
     try:
         found = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise AddressError(raw, str(exc)) from None
-    return found.normalized.lower()
+    return str(found.ascii_email or found.normalized).lower()

@@ -6,15 +6,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import tzinfo
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from .clock import Clock, system_clock
+from .config import Collect
 from .errors import FeedError
-from .feeds.parsers import parse
-from .feeds.retrievers import retrieve
-from .model import Skipped
+from .feeds.parsers import parse, summary_id
+from .feeds.retrievers import Limits, retrieve
+from .model import Skipped, Summary
 from .records import Change
 from .store import Store
 
@@ -35,12 +36,26 @@ class FeedReport:
     not_modified: bool = False
 
 
-def collect_feed(store: Store, url: str, base_dir: Path, tz: tzinfo, timeout: float = 30,
-                 clock: Clock = system_clock) -> FeedReport:
+def _store(store: Store, summary: Summary, seen: datetime, warnings: list[str]) -> Change:
+    """Upsert; an id that belongs to another summary gets a longer one (and a warning)."""
+    change = store.content.upsert(summary, seen)
+    for length in (32, 64):
+        if change is not Change.COLLISION:
+            return change
+        longer = summary_id(summary.guid or summary.link, length)
+        warnings.append(f"{summary.feed}: {summary.title[:70]!r}: its id {summary.id} "
+                        f"belongs to another summary; stored as {longer}")
+        summary = replace(summary, id=longer)
+        change = store.content.upsert(summary, seen)
+    return change
+
+
+def collect_feed(store: Store, url: str, base_dir: Path, tz: tzinfo,
+                 limits: Limits | None = None, clock: Clock = system_clock) -> FeedReport:
     """Fetch, parse and store one feed."""
     state = store.content.feed_state(url)
     try:
-        fetched = retrieve(url, base_dir, state, timeout)
+        fetched = retrieve(url, base_dir, state, limits)
         if fetched.body is None:
             store.content.record_feed(url, state, None)
             return FeedReport(url, not_modified=True)
@@ -50,20 +65,34 @@ def collect_feed(store: Store, url: str, base_dir: Path, tz: tzinfo, timeout: fl
         log.error("%s", exc)
         return FeedReport(url, error=str(exc))
     seen = clock()
-    counts = {Change.NEW: 0, Change.UPDATED: 0, Change.SAME: 0}
+    counts = dict.fromkeys(Change, 0)
+    warnings = list(parsed.warnings)
     with store.transaction():
         for summary in parsed.summaries:
-            counts[store.content.upsert(summary, seen)] += 1
+            counts[_store(store, summary, seen, warnings)] += 1
         store.content.replace_skipped(url, parsed.skipped)
         store.content.record_feed(url, fetched.state, None)
     for s in parsed.skipped:
         log.warning("%s: skipped %s: %s", url, s.entry, s.reason)
-    for w in parsed.warnings:
+    for w in warnings:
         log.warning("%s", w)
     return FeedReport(url, counts[Change.NEW], counts[Change.UPDATED], counts[Change.SAME],
-                      tuple(parsed.skipped), tuple(parsed.warnings))
+                      tuple(parsed.skipped), tuple(warnings))
 
 
 def collect(store: Store, urls: list[str], base_dir: Path, tz: tzinfo,
-            clock: Clock = system_clock) -> list[FeedReport]:
-    return [collect_feed(store, url, base_dir, tz, clock=clock) for url in urls]
+            limits: Limits | None = None, clock: Clock = system_clock) -> list[FeedReport]:
+    """Every feed, each on its own: one feed's failure, of any kind, never stops the rest."""
+    reports = []
+    for url in urls:
+        try:
+            reports.append(collect_feed(store, url, base_dir, tz, limits, clock))
+        except Exception as exc:  # a bug or a store problem: this feed fails, the rest go on
+            log.exception("collecting %s failed", url)
+            reports.append(FeedReport(url, error=f"{url}: unexpected error: "
+                                      f"{type(exc).__name__}: {exc}"))
+    return reports
+
+
+def limits_of(settings: Collect) -> Limits:
+    return Limits(settings.timeout, int(settings.max_feed_mb * 1024 * 1024))

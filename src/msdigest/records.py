@@ -29,6 +29,14 @@ FINAL = frozenset({DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.SKIPP
 OPEN = frozenset({DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.DEFERRED})
 
 
+class Claim(StrEnum):
+    """What trying to take a row for sending found."""
+
+    CLAIMED = "claimed"  # it is ours: send now
+    LEFT = "left"  # the subscriber is no longer active: the row is closed as skipped
+    TAKEN = "taken"  # another sender has it, or it is done
+
+
 @dataclass(frozen=True)
 class Delivery:
     """A row of the ledger."""
@@ -109,6 +117,7 @@ class Change(StrEnum):
     NEW = "new"
     UPDATED = "updated"
     SAME = "same"
+    COLLISION = "collision"  # the id belongs to another summary: nothing stored
 
 
 @dataclass(frozen=True)

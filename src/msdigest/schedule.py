@@ -22,14 +22,15 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import config as config_mod
-from .collect import collect
+from .collect import collect, limits_of
 from .config import Config
 from .cron import cron_trigger
 from .delivery.send import send
-from .errors import MsdigestError, NotApproved
+from .errors import MsdigestError, Refused
 from .period import Period
 from .signals import stop_on_signals
 from .store import Store
+from .store.locks import exclusive, lock_file
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ def collect_job(config_path: str | None) -> str:
     cfg = config_mod.load(config_path)
     with Store.open(cfg.store_path) as store:
         run = store.runs.start("collect")
-        reports = collect(store, [f.url for f in cfg.feeds], cfg.base_dir, cfg.tz)
+        reports = collect(store, [f.url for f in cfg.feeds], cfg.base_dir, cfg.tz,
+                          limits_of(cfg.collect))
         failed = [r for r in reports if r.error]
         detail = "; ".join(f"{r.feed}: {r.error or f'{r.new} new, {r.updated} updated'}"
                            for r in reports)
@@ -75,7 +77,7 @@ def send_job(config_path: str | None, period: str | None = None) -> str:
             return detail
         try:
             report = send(store, cfg, month, secret)
-        except NotApproved as exc:
+        except Refused as exc:  # not approved, or another send of it is running
             store.runs.finish(run, "refused", str(exc))
             log.error("send %s refused: %s", month, exc)
             return str(exc)
@@ -140,7 +142,10 @@ def _on_event(event: JobExecutionEvent) -> None:
 def serve(cfg: Config, config_path: str | None, stop: threading.Event | None = None,
           announce: Callable[[str], Any] = print) -> None:
     """Run until SIGINT/SIGTERM (or `stop` is set); jobs in progress finish first."""
-    with stop_on_signals(stop or threading.Event()) as stopping:
+    with exclusive(lock_file(cfg.store_path, "scheduler"), f"`msdigest run` on {cfg.store_path}",
+                   "one scheduler per store: stop the other one first, or give this one "
+                   "its own [store] path"), \
+            stop_on_signals(stop or threading.Event()) as stopping:
         _serve(cfg, config_path, stopping, announce)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -41,6 +42,13 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
 
 
+def plain_name(raw: str) -> str:
+    """A name fit for a To: header: control characters (Unicode Cc: NUL, ESC, BEL...)
+    stripped, line breaks and tabs made spaces, runs of whitespace one space."""
+    kept = "".join(c for c in raw if c.isspace() or unicodedata.category(c) != "Cc")
+    return " ".join(kept.split())
+
+
 def parse(text: str, theme_ids: tuple[str, ...], source: str = "CSV"
           ) -> tuple[list[Subscriber], list[RowError]]:
     """Valid subscribers and the rows that are not, with their line numbers. Pure."""
@@ -57,7 +65,15 @@ def parse(text: str, theme_ids: tuple[str, ...], source: str = "CSV"
     good: list[Subscriber] = []
     errors: list[RowError] = []
     seen: dict[str, int] = {}
-    for row in reader:
+    while True:
+        before = reader.line_num
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field over csv's limit, say: this row, not the file
+            errors.append(RowError(before + 1, "", f"cannot be read as CSV: {exc}"))
+            continue
         line = reader.line_num
         if None in row:
             errors.append(RowError(line, (row.get("email") or "").strip(),
@@ -87,7 +103,7 @@ def parse(text: str, theme_ids: tuple[str, ...], source: str = "CSV"
             errors.append(RowError(line, raw, f"status must be active or unsubscribed, "
                                    f"got {status!r}"))
             continue
-        name = " ".join(values.get("name", "").split())
+        name = plain_name(values.get("name", ""))
         if len(name) > MAX_NAME:
             errors.append(RowError(line, raw, f"name longer than {MAX_NAME} characters"))
             continue

@@ -8,11 +8,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+from pathlib import Path
 
 from rich.logging import RichHandler
 
 from .. import config as config_mod
 from ..errors import Exit, MsdigestError
+from ..store.errors import describe
 from .output import errors, fail
 from .parser import parser
 
@@ -29,13 +32,17 @@ def setup_logging(verbose: bool, command: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose, args.command)
+    store = Path("the store")
     try:
         if args.command == "demo":
             return int(args.func(args))
         cfg = config_mod.load(args.config)
+        store = cfg.store_path
         return int(args.func(cfg, args))
     except MsdigestError as exc:
         return fail(str(exc), exc.exit_code)
+    except sqlite3.Error as exc:  # a full disk, a damaged or read-only store
+        return fail(describe(exc, store), Exit.ERROR)
     except KeyboardInterrupt:
         errors.print("interrupted", markup=False)
         return Exit.INTERRUPTED

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import archive, preview, schedule
 from .. import config as config_mod
-from ..collect import collect
+from ..collect import collect, limits_of
 from ..config import Config
 from ..delivery.send import dry_run, send
 from ..editorial import summary_by_ref
@@ -37,6 +37,15 @@ from .output import (
 )
 
 
+def folder_arg(value: str, option: str) -> Path:
+    """A folder the command writes into: it may not exist yet, but may not be a file."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {value}: is not a folder; give a folder (it is created "
+                         "if missing)")
+    return path
+
+
 def secret_or_throwaway(cfg: Config) -> bytes:
     """The signing key; for previews and tests a throwaway one will do (with a note)."""
     if cfg.secret is None:
@@ -58,7 +67,7 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
         task = bar.add_task("collecting", total=len(urls))
         reports = []
         for url in urls:
-            reports += collect(store, [url], cfg.base_dir, cfg.tz)
+            reports += collect(store, [url], cfg.base_dir, cfg.tz, limits_of(cfg.collect))
             bar.advance(task)
         total = store.content.count()
     for r in reports:
@@ -83,7 +92,7 @@ def cmd_themes(cfg: Config, args: argparse.Namespace) -> int:
             (t.id, t.title, ", ".join([*t.terms, *(f"{x} (exact)" for x in t.exact)])
              or "(catch-all: summaries matching no theme)") for t in cfg.themes))
         return Exit.OK
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_path, readonly=True) as store:
         summary = summary_by_ref(store, args.id)
     say(explain(summary, cfg.themes))
     return Exit.OK
@@ -100,9 +109,10 @@ def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
         return Exit.OK
     if not args.out:
         raise UsageError("preview needs --out DIR (files) or --serve (a page to check)")
-    with Store.open(cfg.store_path) as store:
+    out = folder_arg(args.out, "--out")
+    with Store.open(cfg.store_path, readonly=True) as store:
         edition = draft(store, cfg, args.period).edition
-    files = preview.write(edition, Path(args.out), Signer.of(cfg, secret_or_throwaway(cfg)))
+    files = preview.write(edition, out, Signer.of(cfg, secret_or_throwaway(cfg)))
     issue = edition.issue
     table(issue.subject, ("theme", "summaries"),
           ((s.title, str(len(s.items))) for s in issue.sections))
@@ -113,7 +123,7 @@ def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_subscribers(cfg: Config, args: argparse.Namespace) -> int:
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_path, readonly=args.action == "list") as store:
         if args.action == "list":
             table(None, ("status", "count"), (
                 (str(status), str(n)) for status, n in sorted(store.subscribers.counts().items())))
@@ -132,6 +142,7 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     secret = secret_or_throwaway(cfg) if args.dry_run else required_secret(
         cfg, "it signs every unsubscribe link. Set it to a long random value and keep it "
         "the same between sends.")
+    outbox = folder_arg(args.outbox, "--outbox") if args.dry_run else None
     stop = threading.Event()
 
     def stopping(signal_name: str) -> None:
@@ -140,8 +151,8 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     with Store.open(cfg.store_path) as store, progress_bar() as bar, \
             stop_on_signals(stop, stopping, second_aborts=True):
         progress = BarProgress(bar, "writing" if args.dry_run else "sending")
-        if args.dry_run:
-            report = dry_run(store, cfg, args.period, secret, Path(args.outbox), progress)
+        if outbox is not None:
+            report = dry_run(store, cfg, args.period, secret, outbox, progress)
         else:
             report = send(store, cfg, args.period, secret, progress, stop)
     print_report(report)
@@ -150,12 +161,14 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
             "nothing was sent or recorded")
     if report.interrupted:
         return Exit.INTERRUPTED
+    if report.stopped and not report.sent:
+        return Exit.ERROR  # nothing went out (the server could not be reached, say)
     return Exit.OK if report.complete and not report.failed else Exit.PARTIAL
 
 
 def cmd_archive(cfg: Config, args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    with Store.open(cfg.store_path) as store:
+    out = folder_arg(args.out, "--out")
+    with Store.open(cfg.store_path, readonly=True) as store:
         entries = archive.write(store, cfg, out)
     for e in entries:
         say(f"{out / e.file}  {e.subject}")
@@ -165,7 +178,7 @@ def cmd_archive(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_path, readonly=True) as store:
         periods = [args.period] if args.period else store.issues.frozen_periods()
         if not periods:
             say("no issue has been sent yet")

@@ -13,7 +13,7 @@ from ..errors import Exit, UsageError
 from ..issue import Draft, draft
 from ..period import Period
 from ..store import Store
-from .commands import secret_or_throwaway
+from .commands import folder_arg, secret_or_throwaway
 from .output import print_report, program, say, table
 
 
@@ -31,7 +31,7 @@ def _read_note(args: argparse.Namespace) -> str:
 
 def cmd_issue(cfg: Config, args: argparse.Namespace) -> int:
     period: Period = args.period
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_path, readonly=args.action == "show") as store:
         if args.action == "show":
             show_issue(store, draft(store, cfg, period))
             return Exit.OK
@@ -110,7 +110,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .. import demo  # aiosmtpd and the demo server load only for the demo
 
     say("msdigest demo: bundled sample feed → SQLite → preview → SMTP on 127.0.0.1")
-    result = demo.run(args.config, Path(args.out) if args.out else None)
+    result = demo.run(args.config, folder_arg(args.out, "--out") if args.out else None)
     table(f"issue {result.period}", ("theme", "summaries"),
           ((title, str(n)) for title, n in result.themes))
     imp = result.imported

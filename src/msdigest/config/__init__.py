@@ -30,6 +30,7 @@ from .sections import (
     SITE_CHECKS,
     THEME_KEYS,
     Check,
+    Collect,
     Digest,
     Feed,
     Schedule,
@@ -38,10 +39,12 @@ from .sections import (
     Unsubscribe,
 )
 
-__all__ = ["EMBEDDED", "ENV_CONFIG", "ENV_PASSWORD", "ENV_SECRET", "Config", "Digest", "Feed",
+__all__ = ["EMBEDDED", "ENV_CONFIG", "ENV_PASSWORD", "ENV_SECRET", "Collect", "Config",
+           "Digest", "Feed",
            "Schedule", "Smtp", "Store", "Unsubscribe", "load", "resolve_path"]
 
 DEFAULT_FILE = "digest.toml"
+MIN_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Config:
     base_dir: Path
     site: Site
     store: Store
+    collect: Collect
     feeds: tuple[Feed, ...]
     smtp: Smtp
     unsubscribe: Unsubscribe
@@ -229,6 +233,15 @@ def _build(data: dict[str, Any], src: str, base_dir: Path, env: dict[str, str]) 
         sections["smtp"] = dataclasses.replace(smtp, ca_file=str(base_dir / smtp.ca_file))
     unsub: Unsubscribe = sections["unsubscribe"]
     sections["unsubscribe"] = dataclasses.replace(unsub, base_url=unsub.base_url.rstrip("/"))
+    secret = sections["unsubscribe"].secret
+    if secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
+        n = len(secret.encode())
+        raise ConfigError(
+            f"{ENV_SECRET} is {n} byte{'s' if n != 1 else ''} long; it must be at least "
+            f"{MIN_SECRET_BYTES} (it signs every subscriber's links, and a short key can be "
+            "found from one received email). Make one with: python3 -c "
+            "'import secrets; print(secrets.token_urlsafe(32))' and keep it the same "
+            "between sends")
     return Config(source=src, base_dir=base_dir, feeds=tuple(feeds),
                   themes=_themes(data["themes"], src), **sections)
 

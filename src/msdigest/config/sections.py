@@ -81,12 +81,19 @@ class Feed:
 
 
 @dataclass(frozen=True)
+class Collect:
+    timeout: float = field(metadata=checks(at_least(1)))  # the whole fetch of one feed
+    max_feed_mb: float = field(metadata=checks(at_least(0.1)))
+
+
+@dataclass(frozen=True)
 class Smtp:
     host: str
     port: int = field(metadata=checks(between(1, 65535)))
     security: str = field(metadata=checks(one_of("none", "starttls", "ssl")))
     username: str
     timeout: float = field(metadata=checks(at_least(0.1)))
+    data_timeout: float = field(metadata=checks(at_least(1)))  # for the reply to the final dot
     concurrency: int = field(metadata=checks(at_least(1)))
     max_per_second: float = field(metadata=checks(at_least(0)))
     max_per_hour: int = field(metadata=checks(at_least(0)))
@@ -130,7 +137,7 @@ class Schedule:
 
 
 # [table] -> its dataclass; [site] is the model's Site, whose `sender` is the key `from`
-SECTIONS: dict[str, type] = {"site": Site, "store": Store, "smtp": Smtp,
+SECTIONS: dict[str, type] = {"site": Site, "store": Store, "collect": Collect, "smtp": Smtp,
                              "unsubscribe": Unsubscribe, "digest": Digest, "schedule": Schedule}
 RENAMED = {("site", "from"): "sender"}
 SITE_CHECKS: dict[str, tuple[Check, ...]] = {"url": (https,)}

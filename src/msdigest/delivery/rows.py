@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
 from ..message import Sender
 from ..model import Subscriber, SubscriberStatus
 from ..period import Period
-from ..records import DeliveryState, Tally
+from ..records import Claim, DeliveryState, Tally
 from ..store import Store
 
 BATCH = 1000  # ledger rows read from the store at a time
@@ -31,6 +31,7 @@ class Job:
     attempts: int  # made before this one
     duplicate: bool  # an earlier attempt may have reached them
     not_before: datetime | None = None
+    state: DeliveryState = DeliveryState.PENDING  # the row's state as last seen
 
 
 class Rows(Protocol):
@@ -38,6 +39,9 @@ class Rows(Protocol):
         """Rows, and rows already done, for the report."""
 
     def jobs(self) -> Iterator[Job]: ...
+
+    def claim(self, job: Job) -> Claim:
+        """Take the row for sending (records "sending"), unless it is no longer ours."""
 
     def record(self, job: Job, state: DeliveryState, reason: str = "", *,
                attempt: bool = False, next_attempt: datetime | None = None,
@@ -68,8 +72,12 @@ class LedgerRows:
                 sub = row.subscriber
                 yield Job(sub, self.sender.message_id(str(self.period), sub.email), row.attempts,
                           row.state is DeliveryState.SENDING,
-                          row.next_attempt if row.state is DeliveryState.DEFERRED else None)
+                          row.next_attempt if row.state is DeliveryState.DEFERRED else None,
+                          row.state)
             after = batch[-1].subscriber.email
+
+    def claim(self, job: Job) -> Claim:
+        return self.store.ledger.claim(self.period, job.sub.email, job.state, job.msgid)
 
     def record(self, job: Job, state: DeliveryState, reason: str = "", *,
                attempt: bool = False, next_attempt: datetime | None = None,
@@ -93,6 +101,9 @@ class LedgerRows:
 
 class _Unrecorded:
     """Rows whose outcomes go nowhere but the run's report."""
+
+    def claim(self, job: Job) -> Claim:
+        return Claim.CLAIMED
 
     def record(self, job: Job, state: DeliveryState, reason: str = "", *,
                attempt: bool = False, next_attempt: datetime | None = None,
@@ -143,7 +154,9 @@ class TestRows(_Unrecorded):
 
     def jobs(self) -> Iterator[Job]:
         for address in self.addresses:
-            sub = self.store.subscribers.get(address) or Subscriber(
+            known = self.store.subscribers.get(address)
+            # a subscriber's own themes and name, whatever their status: it is a test
+            sub = replace(known, status=SubscriberStatus.ACTIVE) if known else Subscriber(
                 address, "", (), SubscriberStatus.ACTIVE)
             # a fresh Message-ID each time: test copies must not thread into one
             yield Job(sub, self.sender.message_id(str(self.period), f"{address}\0{uuid.uuid4()}",

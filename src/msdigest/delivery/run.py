@@ -22,7 +22,8 @@ from typing import Protocol
 from ..clock import Clock, system_clock
 from ..config import Smtp
 from ..errors import MsdigestError
-from ..records import DeliveryState
+from ..model import SubscriberStatus
+from ..records import Claim, DeliveryState
 from .pacing import Limiter
 from .report import Outcome, Report
 from .rows import Job, Rows
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 
 NO_CONTENT = "no new summaries in the themes this subscriber chose"
 RESENT = "possibly duplicated: resent after an interrupted attempt"
+LEFT = "no longer subscribed when the issue was sent"
+# One subscriber's odd data fails that row; this many such failures in a row are a bug
+# or a broken setting, and stop the run instead of failing everyone.
+MAX_ERRORS_IN_A_ROW = 10
 
 
 class Progress(Protocol):
@@ -133,6 +138,7 @@ class SendRun:
         self.envelope_from = variants.sender.address
         self.fatal = ""  # why the run stopped early, set once by whoever hit it
         self.fatal_lock = threading.Lock()
+        self.errors_in_a_row = 0
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=policy.concurrency * 4)
         self.retries = RetryQueue()
         self.limiter = Limiter(policy.max_per_second, policy.max_per_hour)
@@ -188,11 +194,35 @@ class SendRun:
                 self.halt(str(exc))
                 return False
 
+    def broken(self, job: Job, what: str, exc: Exception) -> None:
+        """An error no failure kind covers, for this subscriber only: the row fails with
+        the reason and the run goes on, unless it keeps happening."""
+        log.error("%s: %s: %r", job.sub.email, what, exc, exc_info=exc)
+        reason = f"{what}: {type(exc).__name__}: {exc}"
+        self.rows.record(job, DeliveryState.FAILED, reason)
+        self.finish(job, Outcome.FAILED, reason)
+        with self.fatal_lock:
+            self.errors_in_a_row += 1
+            stop = self.errors_in_a_row >= MAX_ERRORS_IN_A_ROW
+        if stop:
+            self.halt(f"{MAX_ERRORS_IN_A_ROW} messages in a row failed unexpectedly, the last "
+                      f"with {reason}")
+
     def attempt(self, transport: Transport, job: Job) -> None:
-        data = self.variants.message(job.sub, job.msgid)
+        try:
+            data = self.variants.message(job.sub, job.msgid)
+        except Exception as exc:
+            self.broken(job, "could not build the message", exc)
+            return
         if not self.ready(transport) or not self.limiter.wait(self.stop):
             return
-        self.rows.record(job, DeliveryState.SENDING, attempt=True)
+        claim = self.rows.claim(job)
+        if claim is Claim.LEFT:
+            self.finish(job, Outcome.SKIPPED, LEFT)
+            return
+        if claim is Claim.TAKEN:  # another sender has it, or it is done: not ours to count
+            return
+        job = replace(job, state=DeliveryState.SENDING)
         try:
             transport.send(self.envelope_from, job.sub.email, data)
         except PermanentFailure as exc:
@@ -206,9 +236,14 @@ class SendRun:
             # If the reply to a whole message was lost the server may have it: the retry
             # carries the same Message-ID and is reported as possibly duplicated.
             self.defer(replace(job, duplicate=job.duplicate or exc.maybe_delivered), str(exc))
+        except Exception as exc:  # it may have gone: close the connection, fail the row
+            transport.close()
+            self.broken(replace(job, duplicate=True), "sending failed unexpectedly", exc)
         else:
             self.rows.record(job, DeliveryState.SENT, RESENT if job.duplicate else "")
             self.finish(job, Outcome.SENT)
+            with self.fatal_lock:
+                self.errors_in_a_row = 0
 
     def defer(self, job: Job, reason: str) -> None:
         tries = job.attempts + 1
@@ -221,7 +256,7 @@ class SendRun:
         self.rows.record(job, DeliveryState.DEFERRED, reason,
                          next_attempt=self.clock() + timedelta(seconds=delay))
         log.info("%s: %s; retry %d in %.1f s", job.sub.email, reason, tries + 1, delay)
-        self.retries.push(replace(job, attempts=tries), delay)
+        self.retries.push(replace(job, attempts=tries, state=DeliveryState.DEFERRED), delay)
 
     # --- the feeder ------------------------------------------------------------------------
 
@@ -239,6 +274,10 @@ class SendRun:
         for job in self.rows.jobs():
             if self.halted:
                 return
+            if job.sub.status is not SubscriberStatus.ACTIVE:
+                self.rows.record(job, DeliveryState.SKIPPED, LEFT)
+                self.finish(job, Outcome.SKIPPED, LEFT)
+                continue
             if not self.variants.has_content(job.sub):
                 self.rows.record(job, DeliveryState.SKIPPED, NO_CONTENT)
                 self.finish(job, Outcome.SKIPPED, NO_CONTENT)

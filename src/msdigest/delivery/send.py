@@ -17,6 +17,7 @@ from ..message import Sender
 from ..model import Edition
 from ..period import Period
 from ..store import Store
+from ..store.locks import exclusive, lock_file
 from ..unsubscribe import Signer
 from .report import Report
 from .rows import DryRows, LedgerRows, Rows, TestRows
@@ -43,11 +44,14 @@ def send(store: Store, cfg: Config, period: Period, secret: bytes,
          connect: Connect | None = None, clock: Clock = system_clock) -> Report:
     """Send the issue to everyone who has not had it; safe to run again. Checks the
     approval, then freezes the content: every subscriber gets the same edition."""
-    d = for_sending(store, cfg, period)
-    editorial.check(store, d, cfg.digest.require_approval)
-    edition = freeze(store, d)
-    rows = LedgerRows(store, period, Sender.of(cfg.site))
-    return _run(cfg, edition, rows, secret, connect, None, progress, stop, clock).run()
+    with exclusive(lock_file(store.path, f"send-{period}"), f"a send of the {period} issue",
+                   "it carries on until everyone has the issue; `msdigest status --period "
+                   f"{period}` shows how far it is"):
+        d = for_sending(store, cfg, period)
+        editorial.check(store, d, cfg.digest.require_approval)
+        edition = freeze(store, d)
+        rows = LedgerRows(store, period, Sender.of(cfg.site))
+        return _run(cfg, edition, rows, secret, connect, None, progress, stop, clock).run()
 
 
 def dry_run(store: Store, cfg: Config, period: Period, secret: bytes, outbox: Path,

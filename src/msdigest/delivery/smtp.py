@@ -28,12 +28,14 @@ def code_reply(code: int, reply: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}"
 
 
-def transaction(conn: smtplib.SMTP, sender: str, to: str, data: bytes) -> None:
+def transaction(conn: smtplib.SMTP, sender: str, to: str, data: bytes,
+                data_timeout: float | None = None) -> None:
     """MAIL, RCPT, DATA for one recipient, raising smtplib's exceptions like sendmail.
 
     Unlike `smtplib.sendmail` it does not parse the (already validated) addresses again
     or run a regex over every message: `data` must be CRLF-terminated lines (ours are),
-    and dots are stuffed only when some line starts with one.
+    and dots are stuffed only when some line starts with one. The reply to the final dot
+    may take `data_timeout` (RFC 5321 4.5.3.2.6: servers scan mail before they answer).
     """
     code, reply = conn.docmd("mail", f"FROM:<{sender}>")
     if code != 250:
@@ -49,10 +51,16 @@ def transaction(conn: smtplib.SMTP, sender: str, to: str, data: bytes) -> None:
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     conn.send(data + b".\r\n")
+    sock, timeout = conn.sock, conn.timeout
     try:
+        if data_timeout and sock is not None:
+            sock.settimeout(data_timeout)
         code, reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         raise ReplyLost(str(exc) or "connection closed") from None
+    finally:
+        if data_timeout and sock is not None and conn.sock is sock:
+            sock.settimeout(timeout)
     if code != 250:
         raise smtplib.SMTPDataError(code, reply)
 
@@ -114,7 +122,7 @@ class SmtpTransport:
         conn = self.conn
         assert conn is not None
         try:
-            transaction(conn, envelope_from, rcpt, data)
+            transaction(conn, envelope_from, rcpt, data, self.settings.data_timeout)
             self.sent_on_conn += 1
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(rcpt, (550, b"recipient refused"))

@@ -39,9 +39,12 @@ class Parsed:
     warnings: list[str] = field(default_factory=list)
 
 
-def summary_id(key: str) -> str:
-    """Short, stable id an editor can type (`msdigest themes explain ID`)."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+ID_LENGTH = 16  # hex digits: 64 bits, so a collision needs ~4 billion summaries
+
+
+def summary_id(key: str, length: int = ID_LENGTH) -> str:
+    """Stable id an editor can type, or a unique prefix of it (`themes explain ID`)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:length]
 
 
 def date_in_text(text: str, tz: tzinfo) -> datetime | None:

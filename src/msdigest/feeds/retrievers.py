@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
+import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -27,10 +30,22 @@ class Fetched:
     url: str = ""  # where the body finally came from (after redirects)
 
 
-Retriever = Callable[[str, Path, FeedState, float], Fetched]
+@dataclass(frozen=True)
+class Limits:
+    """How long one feed may take, all told, and how big it may be ([collect])."""
+
+    seconds: float = 60
+    max_bytes: int = 15 * 1024 * 1024
+
+    def too_big(self, url: str) -> FeedError:
+        return FeedError(f"{url}: the feed is larger than {self.max_bytes / 2**20:g} MB "
+                         "([collect] max_feed_mb); skipped")
 
 
-def bundled(url: str, base_dir: Path, state: FeedState, timeout: float) -> Fetched:
+Retriever = Callable[[str, Path, FeedState, Limits], Fetched]
+
+
+def from_bundle(url: str, base_dir: Path, state: FeedState, limits: Limits) -> Fetched:
     name = url[len(BUNDLED_PREFIX):]
     try:
         return Fetched(resources.files("msdigest").joinpath("data", name).read_bytes(), url=url)
@@ -38,15 +53,43 @@ def bundled(url: str, base_dir: Path, state: FeedState, timeout: float) -> Fetch
         raise FeedError(f"{url}: no bundled feed named {name!r}") from None
 
 
-def http(url: str, base_dir: Path, state: FeedState, timeout: float) -> Fetched:
+def _read(resp: http.client.HTTPResponse, url: str, limits: Limits, deadline: float) -> bytes:
+    """The body, a read at a time, within the deadline and the size cap: a server that
+    sends a byte every few seconds never trips a per-read timeout, so the clock is
+    checked between reads and each read may wait only for what is left."""
+    length = resp.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limits.max_bytes:
+        raise limits.too_big(url)
+    raw = getattr(getattr(resp, "fp", None), "raw", None)
+    sock: socket.socket | None = getattr(raw, "_sock", None)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FeedError(f"{url}: took longer than {limits.seconds:g} s ([collect] timeout)")
+        if sock is not None:
+            sock.settimeout(left)
+        chunk = resp.read1(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limits.max_bytes:
+            raise limits.too_big(url)
+        chunks.append(chunk)
+
+
+def from_http(url: str, base_dir: Path, state: FeedState, limits: Limits) -> Fetched:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT})
     if state.etag:
         request.add_header("If-None-Match", state.etag)
     if state.modified:
         request.add_header("If-Modified-Since", state.modified)
+    deadline = time.monotonic() + limits.seconds
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return Fetched(resp.read(), resp.headers.get("Content-Type", ""),
+        with urllib.request.urlopen(request, timeout=limits.seconds) as resp:
+            body = _read(resp, url, limits, deadline)
+            return Fetched(body, resp.headers.get("Content-Type", ""),
                            FeedState(resp.headers.get("ETag"), resp.headers.get("Last-Modified")),
                            resp.geturl())
     except urllib.error.HTTPError as exc:
@@ -55,15 +98,19 @@ def http(url: str, base_dir: Path, state: FeedState, timeout: float) -> Fetched:
         raise FeedError(f"{url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError | socket.timeout):
+            reason = f"no answer within {limits.seconds:g} s ([collect] timeout)"
         raise FeedError(f"{url}: cannot fetch: {reason}") from None
 
 
-def file(url: str, base_dir: Path, state: FeedState, timeout: float) -> Fetched:
+def from_file(url: str, base_dir: Path, state: FeedState, limits: Limits) -> Fetched:
     """A path, relative to the config file's folder, or a file:// URL."""
     path = Path(url.removeprefix("file://"))
     if not path.is_absolute():
         path = base_dir / path
     try:
+        if path.stat().st_size > limits.max_bytes:
+            raise limits.too_big(url)
         return Fetched(path.read_bytes(), url=url)
     except OSError as exc:
         raise FeedError(f"{url}: cannot read file {path}: {exc.strerror}") from None
@@ -71,11 +118,12 @@ def file(url: str, base_dir: Path, state: FeedState, timeout: float) -> Fetched:
 
 # by URL prefix, longest first; "" is the catch-all (a file path)
 MOUNTS: tuple[tuple[str, Retriever], ...] = (
-    ("https://", http), ("http://", http), (BUNDLED_PREFIX, bundled), ("", file))
+    ("https://", from_http), ("http://", from_http), (BUNDLED_PREFIX, from_bundle),
+    ("", from_file))
 
 
 def retrieve(url: str, base_dir: Path, state: FeedState | None = None,
-             timeout: float = 30) -> Fetched:
+             limits: Limits | None = None) -> Fetched:
     """The feed's bytes, or None as body if unchanged since `state`; FeedError if none."""
     retriever = next(r for prefix, r in MOUNTS if url.startswith(prefix))
-    return retriever(url, base_dir, state or FeedState(), timeout)
+    return retriever(url, base_dir, state or FeedState(), limits or Limits())

@@ -7,6 +7,7 @@ issues), `ledger` (deliveries) and `runs`. They share the connection and its loc
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from ..clock import Clock, system_clock
 from ..errors import StoreError
 from .content import Content
 from .db import Database
+from .errors import describe
 from .issues import Issues
 from .ledger import Ledger
 from .runs import Runs
@@ -23,6 +25,26 @@ from .schema import VERSION, migrate, version
 from .subscribers import Subscribers
 
 __all__ = ["Store"]
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        if not path.is_file():
+            raise StoreError(f"{path}: there is no store here yet; `msdigest collect` "
+                             "creates it (or check [store] path)")
+        uri = path.resolve().as_uri()
+        try:
+            connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30,
+                                         isolation_level=None, check_same_thread=False)
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return connection
+        except sqlite3.OperationalError:  # a WAL store on a read-only file system
+            return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30,
+                                   isolation_level=None, check_same_thread=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():  # every address and name is in here: private from the start
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    return sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
 
 
 class Store:
@@ -36,22 +58,37 @@ class Store:
         self.runs = Runs(db)
 
     @classmethod
-    def open(cls, path: Path | str, clock: Clock = system_clock) -> Store:
-        """Open (creating if needed) and migrate the store file."""
+    def open(cls, path: Path | str, clock: Clock = system_clock,
+             readonly: bool = False) -> Store:
+        """Open (creating it, private, if needed) and migrate the store file. `readonly`
+        opens without writing anything, for commands that only read: they then work on a
+        read-only file or file system too."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                     check_same_thread=False)
+        try:
+            connection = _connect(path, readonly)
+        except sqlite3.Error as exc:
+            raise StoreError(describe(exc, path)) from None
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the store: {exc.strerror}") from None
         try:
             connection.row_factory = sqlite3.Row
             found = version(connection)
             if found > VERSION:
                 raise StoreError(f"{path}: made by a newer msdigest (schema {found}, this one "
                                  f"knows {VERSION}); upgrade msdigest to open it")
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            migrate(connection)
+            if readonly:
+                if found < VERSION:
+                    raise StoreError(f"{path}: made by an older msdigest; run any command "
+                                     "that changes it (e.g. `msdigest collect`) once, as a "
+                                     "user who may write it, to bring it up to date")
+            else:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute("PRAGMA foreign_keys=ON")
+                migrate(connection)
+        except sqlite3.Error as exc:
+            connection.close()
+            raise StoreError(describe(exc, path)) from None
         except BaseException:
             connection.close()
             raise

@@ -29,6 +29,8 @@ class Content(Repository):
             if row is None:
                 row = self.db.one("SELECT * FROM summaries WHERE link = ?", (s.link,))
             if row is None:
+                if self.db.one("SELECT 1 FROM summaries WHERE id = ?", (s.id,)):
+                    return Change.COLLISION
                 self.db.execute(
                     "INSERT INTO summaries VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (s.id, s.guid, s.link, s.title, iso(s.published), s.html, s.text, s.feed,

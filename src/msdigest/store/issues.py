@@ -88,10 +88,15 @@ class Issues(Repository):
         return Frozen(from_iso(row["frozen_at"]), members, edition)
 
     def keep_edition(self, edition: Edition) -> None:
-        """Store the content of an issue frozen by msdigest 0.1 (which kept only its members)."""
-        self.db.execute("UPDATE issues SET edition=? WHERE period=? AND edition IS NULL",
-                        (json.dumps(edition.to_json(), ensure_ascii=False),
-                         str(edition.period)))
+        """Store the content of an issue frozen by msdigest 0.1 (which kept only its members);
+        on a read-only store it is rebuilt again next time instead."""
+        try:
+            self.db.execute("UPDATE issues SET edition=? WHERE period=? AND edition IS NULL",
+                            (json.dumps(edition.to_json(), ensure_ascii=False),
+                             str(edition.period)))
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise
 
     def is_frozen(self, period: Period) -> bool:
         return self.db.one("SELECT 1 FROM issues WHERE period=?", (str(period),)) is not None

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from ..clock import from_iso, iso
 from ..period import Period
-from ..records import FINAL, OPEN, Delivery, DeliveryState, OpenRow, Tally
+from ..records import FINAL, OPEN, Claim, Delivery, DeliveryState, OpenRow, Tally
 from .db import Repository
 from .subscribers import _subscriber
 
@@ -21,6 +21,9 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         next_attempt=from_iso(row["next_attempt"]) if row["next_attempt"] else None,
         updated_at=from_iso(row["updated_at"]), duplicate=bool(row["duplicate"]),
         permanent=bool(row["permanent"]))
+
+
+UNSUBSCRIBED = "no longer subscribed when the issue was sent"
 
 
 def _marks(states: Iterable[DeliveryState]) -> tuple[str, list[str]]:
@@ -39,23 +42,23 @@ class Ledger(Repository):
                    SELECT ?, email, 'pending', '', ? FROM subscribers WHERE status='active'""",
                 (str(period), stamp))
             self.db.execute(
-                """UPDATE deliveries SET state='skipped', updated_at=:u,
-                          reason='no longer subscribed when the issue was sent'
+                """UPDATE deliveries SET state='skipped', updated_at=:u, reason=:r
                    WHERE period=:p AND state IN ('pending', 'deferred') AND email IN
                          (SELECT email FROM subscribers WHERE status != 'active')""",
-                {"p": str(period), "u": stamp})
+                {"p": str(period), "u": stamp, "r": UNSUBSCRIBED})
         marks, final = _marks(FINAL)
         row = self.db.one(f"SELECT count(*), sum(state IN ({marks})) FROM deliveries "
                           "WHERE period=?", (*final, str(period)))
         return Tally(int(row[0]), int(row[1] or 0)) if row else Tally(0, 0)
 
     def open_batch(self, period: Period, after: str, limit: int) -> list[OpenRow]:
-        """The next subscribers (by address) still to be sent this issue."""
+        """The next open rows (by address) of this issue, with their subscribers (who may
+        have left since the ledger was opened: the send closes those rows)."""
         marks, states = _marks(OPEN)
         rows = self.db.all(
             f"""SELECT s.*, d.state, d.attempts, d.next_attempt FROM deliveries d
                JOIN subscribers s ON s.email = d.email
-               WHERE d.period=? AND d.state IN ({marks}) AND s.status='active' AND d.email > ?
+               WHERE d.period=? AND d.state IN ({marks}) AND d.email > ?
                ORDER BY d.email LIMIT ?""", (str(period), *states, after, limit))
         return [OpenRow(_subscriber(r), DeliveryState(r["state"]), r["attempts"],
                         from_iso(r["next_attempt"]) if r["next_attempt"] else None)
@@ -75,6 +78,27 @@ class Ledger(Repository):
             {"p": str(period), "e": email, "s": str(state), "a": int(attempt), "m": message_id,
              "r": reason, "n": iso(next_attempt) if next_attempt else None,
              "u": self.db.stamp(), "d": int(duplicate), "x": int(permanent)})
+
+    def claim(self, period: Period, email: str, expected: DeliveryState, message_id: str
+              ) -> Claim:
+        """Take one row for sending: state checked in the same statement, the row count
+        verified, and only while the subscriber is still active. "sending" is committed
+        before the message goes out, so it means "may have gone"."""
+        with self.db.lock:
+            cur = self.db.execute(
+                """UPDATE deliveries SET state='sending', attempts=attempts + 1, message_id=:m,
+                          updated_at=:u
+                   WHERE period=:p AND email=:e AND state=:x AND EXISTS
+                         (SELECT 1 FROM subscribers WHERE email=:e AND status='active')""",
+                {"p": str(period), "e": email, "x": str(expected), "m": message_id,
+                 "u": self.db.stamp()})
+            if cur.rowcount == 1:
+                return Claim.CLAIMED
+            row = self.get(period, email)
+            if row is not None and row.state is expected:  # then the subscriber left
+                self.mark(period, email, DeliveryState.SKIPPED, message_id, UNSUBSCRIBED)
+                return Claim.LEFT
+            return Claim.TAKEN
 
     def get(self, period: Period, email: str) -> Delivery | None:
         row = self.db.one("SELECT * FROM deliveries WHERE period=? AND email=?",

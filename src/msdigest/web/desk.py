@@ -128,7 +128,7 @@ class DeskApp:
         try:
             # A new connection each time: `msdigest issue ...` in another terminal shows up
             # on reload.
-            with Store.open(self.cfg.store_path) as store:
+            with Store.open(self.cfg.store_path, readonly=True) as store:
                 made, context = desk_context(store, self.cfg, self.period, self.signer)
             if path == "/":
                 page = pages(self.cfg).get_template("desk.html.j2").render(context)

@@ -20,6 +20,32 @@ Environ = dict[str, Any]
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+CLIENT_TIMEOUT = 10.0  # seconds a client may take to send its request, or between reads
+MAX_CONNECTIONS = 64  # open at once; more are closed at once (put a proxy in front)
+
+
+class BadRequest(Exception):
+    """A request this server will not serve; args: (status line, what to say)."""
+
+
+def read_body(environ: Environ, limit: int) -> bytes:
+    """The request body, at most `limit` bytes: BadRequest for a missing or malformed
+    Content-Length (411/400), one over the limit (413) or a client that stops sending (408)."""
+    raw = environ.get("CONTENT_LENGTH") or ""
+    if not raw:
+        return b""
+    if not raw.isdigit():
+        raise BadRequest("400 Bad Request", "The request's Content-Length is not a number.")
+    length = int(raw)
+    if length > limit:
+        raise BadRequest("413 Content Too Large", f"The request is larger than {limit} bytes.")
+    try:
+        body: bytes = environ["wsgi.input"].read(length)
+    except (TimeoutError, OSError):
+        raise BadRequest("408 Request Timeout", "The request did not arrive in time.") from None
+    if len(body) < length:
+        raise BadRequest("400 Bad Request", "The request ended before its Content-Length.")
+    return body
 
 
 def respond(start: StartResponse, status: str, kind: str, body: str | bytes,
@@ -38,7 +64,9 @@ def respond(start: StartResponse, status: str, kind: str, body: str | bytes,
 
 
 class QuietHandler(WSGIRequestHandler):
-    """Requests go to the log, not to stderr."""
+    """Requests go to the log, not to stderr; a client that stalls is dropped."""
+
+    timeout = CLIENT_TIMEOUT  # socketserver sets it on the connection: reads cannot hang
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
@@ -48,6 +76,25 @@ class ThreadingServer(ThreadingMixIn, WSGIServer):
     """One thread per connection: a browser's idle preconnect must not block the rest."""
 
     daemon_threads = True
+    slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, up to MAX_CONNECTIONS; beyond that, closed at once."""
+        if not self.slots.acquire(blocking=False):
+            log.warning("%s: too many connections; closed", client_address[0])
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     @property
     def url(self) -> str:

@@ -17,7 +17,16 @@ from ..model import SubscriberStatus
 from ..store import Store
 from ..templates import pages
 from ..unsubscribe import make_token, read_token
-from .http import PAGE_CSP, Environ, StartResponse, ThreadingServer, bind, respond
+from .http import (
+    PAGE_CSP,
+    BadRequest,
+    Environ,
+    StartResponse,
+    ThreadingServer,
+    bind,
+    read_body,
+    respond,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +44,23 @@ class LinkPages:
         return respond(start, status, "text/html", body, PAGE_CSP)
 
     def __call__(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
+        body = self.route(environ, start)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else body
+
+    def route(self, environ: Environ, start: StartResponse) -> list[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
+        if method == "HEAD":  # RFC 9110: like GET, headers only; it changes nothing either
+            method = "GET"
         query = parse_qs(environ.get("QUERY_STRING", ""))
         form: dict[str, list[str]] = {}
         if method == "POST":
-            size = min(int(environ.get("CONTENT_LENGTH") or 0), MAX_BODY)
-            form = parse_qs(environ["wsgi.input"].read(size).decode("utf-8", "replace"))
+            try:
+                form = parse_qs(read_body(environ, MAX_BODY).decode("utf-8", "replace"))
+            except BadRequest as exc:
+                status, text = exc.args
+                return self.page(start, status, view="message", title="This request did "
+                                 "not work", text=text)
         token = (form.get("t") or query.get("t") or [""])[0]
         kind = path.rstrip("/").rpartition("/")[2]
         if kind not in ("unsubscribe", "preferences") or method not in ("GET", "POST"):

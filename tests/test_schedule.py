@@ -436,3 +436,122 @@ def test_scheduled_send_refuses_an_unapproved_issue_and_says_so(
     third.stop()
     assert runs(path)[-1] == (f"send {period}", "ok")
     assert len(smtp_server.handler.received) == len(ACTIVE)
+
+
+# --- one scheduler, and a send that nothing holds up ---------------------------------------
+
+
+def test_a_second_scheduler_on_the_same_store_is_refused(
+        tmp_path: Path, services: Callable[[Path], Service]) -> None:
+    config = service_config(tmp_path)
+    first = services(config)
+    first.wait_running()
+    second = services(config)
+    code = second.proc.wait(timeout=30)
+    assert code == 4, second.output()
+    assert "`msdigest run` on" in second.output() and "is already running" in second.output()
+    assert "Traceback" not in second.stderr
+    first.stop()  # the first one ran on, untouched
+
+
+class DripHandler(http.server.BaseHTTPRequestHandler):
+    """A feed server that sends a byte every 0.3 s: no read ever times out."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.end_headers()
+        self.wfile.write(b'<?xml version="1.0"?><rss version="2.0"><channel>')
+        for _ in range(200):  # a minute at most, whatever the client does
+            time.sleep(0.3)
+            try:
+                self.wfile.write(b" ")
+                self.wfile.flush()
+            except OSError:
+                return
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_feed_that_never_finishes_does_not_hold_up_the_monthly_send(
+        tmp_path: Path, smtp_server: SmtpServer, services: Callable[[Path], Service]) -> None:
+    drip = http.server.ThreadingHTTPServer(("127.0.0.1", 0), DripHandler)
+    drip.daemon_threads = True
+    threading.Thread(target=drip.serve_forever, daemon=True).start()
+    try:
+        config = service_config(tmp_path, smtp_server)
+        text = config.read_text("utf-8")
+        config.write_text(text + f'\n[[feeds]]\nurl = "http://127.0.0.1:{drip.server_port}/f"\n'
+                          "\n[collect]\ntimeout = 2\n", "utf-8")
+        import_subscribers(config, tmp_path)
+        path = store_path(tmp_path)
+        first = services(config)
+        first.wait_running()
+        first.stop()
+        miss(path, timedelta(minutes=5))
+        second = services(config)
+        second.wait_for(lambda: len([o for _, o in runs(path) if o]) == 2, 30,
+                        "finished collect and send runs")
+        second.stop()
+        period, _ = last_month()
+        assert runs(path) == [("collect", "partial"), (f"send {period}", "ok")]
+        with Store.open(path) as store:
+            detail = store.runs.recent(10)[-1].detail
+        assert "took longer than 2 s ([collect] timeout)" in detail
+        assert len(smtp_server.handler.received) == len(ACTIVE)
+    finally:
+        drip.shutdown()
+        drip.server_close()
+
+
+def test_a_scheduled_send_during_a_hand_run_send_refuses_and_nobody_gets_it_twice(
+        tmp_path: Path, services: Callable[[Path], Service]) -> None:
+    import asyncio
+    from collections import Counter
+
+    from aiosmtpd.smtp import Envelope
+
+    from .conftest import SmtpHandler, start_smtp
+
+    class Slow(SmtpHandler):
+        async def handle_DATA(self, server: object, session: object,
+                              envelope: Envelope) -> str:
+            await asyncio.sleep(0.02)
+            return await super().handle_DATA(server, session, envelope)
+
+    smtp = start_smtp(Slow())
+    try:
+        config = service_config(tmp_path, smtp)
+        cfg = config_mod.load(config, env={})
+        csv = tmp_path / "many.csv"
+        csv.write_text("email,name,themes,status\n" + "".join(
+            f"u{i:04d}@example.org,U {i},,active\n" for i in range(400)), "utf-8")
+        with Store.open(cfg.store_path) as store:
+            import_file(store, csv, cfg.theme_ids)
+        path = store_path(tmp_path)
+        first = services(config)  # collects nothing yet: installs the jobs
+        first.wait_running()
+        first.stop()
+        env = {**os.environ, config_mod.ENV_SECRET: SECRET.decode()}
+        subprocess.run([str(MSDIGEST), "--config", str(config), "collect"], env=env,
+                       check=True, capture_output=True, timeout=60)
+        period, _ = last_month()
+        by_hand = subprocess.Popen([str(MSDIGEST), "--config", str(config), "send",
+                                    "--period", str(period)], env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while len(smtp.handler.received) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        miss(path, timedelta(minutes=5), ("send",))
+        service = services(config)
+        service.wait_for(lambda: any(o for _, o in runs(path)), 20, "a finished send run")
+        service.stop()
+        err = by_hand.communicate(timeout=120)[1]
+        assert by_hand.returncode == 0, err
+        assert runs(path) == [(f"send {period}", "refused")]
+        assert "a send of the" in service.output() and "is already running" in service.output()
+        counts = Counter(r.recipients[0] for r in smtp.handler.received)
+        assert len(counts) == 400 and max(counts.values()) == 1
+    finally:
+        smtp.stop()

@@ -56,7 +56,7 @@ def collect_job(config_path: str | None) -> str:
         reports = collect(store, [f.url for f in cfg.feeds], cfg.base_dir, cfg.tz,
                           limits_of(cfg.collect))
         failed = [r for r in reports if r.error]
-        detail = "; ".join(f"{r.feed}: {r.error or f'{r.new} new, {r.updated} updated'}"
+        detail = "; ".join(r.error or f"{r.feed}: {r.new} new, {r.updated} updated"
                            for r in reports)
         store.runs.finish(run, "partial" if failed else "ok", detail)
         log.info("collect: %s", detail)

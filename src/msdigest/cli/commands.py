@@ -25,7 +25,7 @@ from ..subscribers import import_file
 from ..themes import explain
 from ..unsubscribe import Signer, ephemeral_secret
 from ..web import desk, links
-from ..web.http import serve
+from ..web.http import is_loopback, serve
 from .output import (
     BarProgress,
     console,
@@ -212,9 +212,15 @@ def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot serve on {args.host}:{args.port}: "
                          f"{exc.strerror or exc}") from None
-    say(f"serving unsubscribe and preference pages on http://{args.host}:"
-        f"{httpd.server_port}/ (put it behind {cfg.unsubscribe.base_url})")
-    serve(httpd)
+    def started(srv: object) -> None:  # signals are handled from here on
+        if not is_loopback(args.host):
+            note(f"note: {args.host} is not a loopback address. Serve the pages to the "
+                 "internet through a reverse proxy (TLS, timeouts, body and connection "
+                 "limits): see \"Putting the link pages online\" in the README")
+        say(f"serving unsubscribe and preference pages on http://{args.host}:"
+            f"{httpd.server_port}/ (put it behind {cfg.unsubscribe.base_url})")
+
+    serve(httpd, started)
     return Exit.OK
 
 

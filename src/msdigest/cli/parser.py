@@ -18,7 +18,8 @@ exit codes:
   3    done in part: some feeds, rows or messages had problems (listed above);
        the rest went through, and running the command again is safe
   4    refused: the issue is not approved, changed since it was approved, or
-       already sent (it can no longer change)
+       already sent (it can no longer change); or another send of it, or another
+       `msdigest run` on the same store, is already running
   130  interrupted (Ctrl-C); running the command again resumes
 
 config: --config PATH, else $MSDIGEST_CONFIG, else ./digest.toml, else the embedded

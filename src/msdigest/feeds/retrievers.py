@@ -64,13 +64,17 @@ def _read(resp: http.client.HTTPResponse, url: str, limits: Limits, deadline: fl
     sock: socket.socket | None = getattr(raw, "_sock", None)
     chunks: list[bytes] = []
     size = 0
+    late = FeedError(f"{url}: took longer than {limits.seconds:g} s ([collect] timeout)")
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise FeedError(f"{url}: took longer than {limits.seconds:g} s ([collect] timeout)")
+            raise late
         if sock is not None:
             sock.settimeout(left)
-        chunk = resp.read1(65536)
+        try:
+            chunk = resp.read1(65536)
+        except TimeoutError:
+            raise late from None
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)

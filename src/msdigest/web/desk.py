@@ -3,7 +3,6 @@ approving it, and the preview files, composed fresh from the store on every requ
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import shlex
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ from ..sanitize import intro_html
 from ..store import Store
 from ..templates import pages
 from ..unsubscribe import Signer
-from .http import Environ, StartResponse, ThreadingServer, bind, respond, serve
+from .http import Environ, StartResponse, ThreadingServer, bind, is_loopback, respond, serve
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +151,6 @@ def server(cfg: Config, period: Period, secret: bytes, host: str = "127.0.0.1",
     return bind(DeskApp(cfg, period, secret), host, port)
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def serve_desk(cfg: Config, period: Period, secret: bytes, host: str = "127.0.0.1",
                port: int = 8125, announce: Callable[[str], Any] = print,
                ready: Callable[[ThreadingServer], Any] | None = None) -> None:
@@ -169,7 +161,7 @@ def serve_desk(cfg: Config, period: Period, secret: bytes, host: str = "127.0.0.
     def started(srv: ThreadingServer) -> None:
         announce(f"editor's desk for the {period} issue: {srv.url}")
         announce("reload the page after `msdigest issue ...` changes; Ctrl-C or SIGTERM stops")
-        if not _loopback(host):
+        if not is_loopback(host):
             announce(f"note: {host} is not a loopback address: anyone who can reach it can "
                      "read the unsent issue")
         if ready is not None:

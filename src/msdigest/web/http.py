@@ -3,6 +3,7 @@ server bound to an address, and one signal-aware serve loop."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -106,6 +107,13 @@ class ThreadingServer(ThreadingMixIn, WSGIServer):
 
 class ThreadingServer6(ThreadingServer):
     address_family = socket.AF_INET6
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def bind(app: WsgiApp, host: str, port: int) -> ThreadingServer:

@@ -83,3 +83,17 @@ def test_every_command_has_a_bad_argument_case() -> None:
     tried = {next(w for w in args if not w.startswith("-") and not w.endswith(".toml"))
              for args, _ in BAD}
     assert set(sub.choices) <= tried, set(sub.choices) - tried
+
+
+@pytest.mark.parametrize("store", ["/proc/no/such/store.sqlite", "a-folder", "FILE"],
+                         ids=["unwritable path", "a folder", "not a database"])
+@pytest.mark.parametrize("command", [["status"], ["collect"]], ids=["status", "collect"])
+def test_a_store_path_that_cannot_be_a_store_is_one_clear_line(
+        workdir: Path, store: str, command: list[str]) -> None:
+    (workdir / "a-folder").mkdir()
+    write_config(workdir / "bad-store.toml", {"store": {"path": store}})
+    done = run(["--config", "bad-store.toml", *command], workdir)
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and (store in lines[0] or "store" in lines[0]), done.stderr

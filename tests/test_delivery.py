@@ -35,7 +35,7 @@ from msdigest.period import Period
 from msdigest.records import DeliveryState
 from msdigest.render import render
 from msdigest.store import Store
-from msdigest.unsubscribe import links
+from msdigest.unsubscribe import Signer
 
 from .conftest import SECRET, SmtpHandler, SmtpServer, start_smtp
 from .conftest import write_config as write_toml
@@ -105,7 +105,8 @@ def test_prepared_messages_equal_a_full_build(loaded: tuple[Config, Store],
         got = check_wire_format(received.data)
         sub = subs[received.recipients[0]]
         when = datetime.fromtimestamp(got["Date"].datetime.timestamp(), UTC)
-        full = build(sender, render(edition, sub.themes), sub, links(cfg, SECRET, sub.email),
+        full = build(sender, render(edition, sub.themes), sub,
+                     Signer.of(cfg, SECRET).links(sub.email),
                      sender.message_id(str(PERIOD), sub.email), when)
         reference = message_from_bytes(full.as_bytes(), policy=default)
         mine, theirs = decoded(got), decoded(reference)  # type: ignore[arg-type]

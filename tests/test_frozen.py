@@ -40,13 +40,13 @@ def test_a_resumed_send_delivers_the_content_frozen_at_the_first_message(
     summary = store.content.get(target.id)
     assert summary is not None
 
-    # The first part of the send: stopped after four messages.
+    # The first part of the send: stopped once three messages are in.
     stop = threading.Event()
 
-    def stop_after_four(envelope: Envelope) -> None:
+    def stop_after_three(envelope: Envelope) -> None:
         if len(smtp_server.handler.received) >= 3:
             stop.set()
-    smtp_server.handler.data_reply = stop_after_four  # type: ignore[assignment]
+    smtp_server.handler.data_reply = stop_after_three  # type: ignore[assignment]
     first = send(store, cfg, PERIOD, SECRET, stop=stop)
     assert first.interrupted and 0 < first.sent < 12
 
@@ -64,7 +64,8 @@ def test_a_resumed_send_delivers_the_content_frozen_at_the_first_message(
                                        .replace("Read more</a>", f"{MARKER}</a>"), "utf-8")
     later = make_config(smtp=smtp_server, smtp_extra={"concurrency": 1},
                         digest={"require_approval": False, "teaser_chars": 40,
-                                "templates": str(own)})
+                                "templates": str(own)},
+                        site={"name": "Renamed Digest", "postal_address": "Elsewhere 9"})
     assert draft(store, later, Period(2026, 11)).edition.look != \
         draft(store, later, PERIOD).edition.look  # the new look is in force for new issues
 
@@ -75,7 +76,11 @@ def test_a_resumed_send_delivers_the_content_frozen_at_the_first_message(
     bodies = [r.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
               for r in smtp_server.handler.received]
     assert len(bodies) == 12
+    for received in smtp_server.handler.received:  # the sender too, as frozen
+        assert received.message["From"] == cfg.site.sender
+        assert "Renamed Digest" not in received.message["List-Id"]
     for html in bodies:
+        assert "Renamed Digest" not in html and "Elsewhere 9" not in html
         assert target.title in html and "A corrected title" not in html
         assert target.teaser in html  # cut at 220 characters, as frozen
         assert MARKER not in html

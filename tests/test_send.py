@@ -18,7 +18,7 @@ from aiosmtpd.smtp import Envelope
 from msdigest.collect import collect_feed
 from msdigest.config import Config
 from msdigest.delivery.send import dry_run, send
-from msdigest.errors import DeliveryError
+from msdigest.errors import EmptyIssue
 from msdigest.message import Sender
 from msdigest.model import Summary
 from msdigest.period import Period
@@ -223,7 +223,7 @@ def test_nothing_in_chosen_themes_is_recorded_not_silently_skipped(
 
 def test_empty_issue_is_refused(make_config: Callable[..., Config]) -> None:
     cfg = make_config()
-    with Store.open(cfg.store_path) as store, pytest.raises(DeliveryError,
+    with Store.open(cfg.store_path) as store, pytest.raises(EmptyIssue,
                                                             match="has no summaries"):
         send(store, cfg, Period(2020, 1), SECRET)
 

@@ -277,3 +277,27 @@ def test_test_sends_and_dry_runs_take_the_same_path_and_record_nothing(
     assert folder.stat().st_mode & 0o777 == 0o700
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in report.written)
     assert store.ledger.counts(PERIOD) == {} and not store.issues.is_frozen(PERIOD)
+
+
+def test_a_stop_or_a_halt_cuts_a_reconnect_backoff_short(
+        make_config: Callable[..., Config]) -> None:
+    cfg = make_config(smtp_extra={"retry_base_seconds": 30, "max_attempts": 5,
+                                  "concurrency": 2})
+    with Store.open(cfg.store_path) as store:
+        collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
+        store.subscribers.put(Subscriber("a@example.org", "", (), SubscriberStatus.ACTIVE),
+                              "test")
+        store.subscribers.put(Subscriber("b@example.org", "", (), SubscriberStatus.ACTIVE),
+                              "test")
+        # one connection finds a setting to fix (the run halts), the other is backing off
+        script = Script(opens=[ServerUnavailable("down"), DeliveryError("login refused")])
+        started = time.monotonic()
+        report = send(store, cfg, PERIOD, SECRET, connect=script.connection)
+        assert "login refused" in report.stopped
+        assert time.monotonic() - started < 10  # not the 30 s backoff
+        stop = threading.Event()
+        threading.Timer(0.3, stop.set).start()
+        script = Script(opens=[ServerUnavailable("down")] * 10)
+        started = time.monotonic()
+        report = send(store, cfg, PERIOD, SECRET, connect=script.connection, stop=stop)
+        assert report.interrupted and time.monotonic() - started < 10

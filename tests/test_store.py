@@ -16,7 +16,11 @@ from msdigest.issue import draft
 from msdigest.period import Period
 from msdigest.records import DeliveryState
 from msdigest.store import Store
-from msdigest.store.schema import V1, VERSION
+from msdigest.store.schema import VERSION
+
+from .conftest import REPO
+
+SCHEMA_0_1 = (REPO / "tests" / "data" / "store-0.1-schema.sql").read_text("utf-8")
 
 STAMP = "2026-11-01T09:00:00+00:00"
 
@@ -24,7 +28,7 @@ STAMP = "2026-11-01T09:00:00+00:00"
 def a_store_made_by_msdigest_0_1(path: Path) -> None:
     """What 0.1 left on disk: its schema, user_version 0, an issue sent in October."""
     db = sqlite3.connect(path)
-    db.executescript(V1)
+    db.executescript(SCHEMA_0_1)
     db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     db.execute("INSERT INTO summaries VALUES ('abc123', 'g1', 'https://t.example.org/1', "
                "'Gut bacteria and relapses', '2026-10-05T09:00:00+00:00', '<p>Teaser.</p>', "

@@ -11,7 +11,7 @@ import pytest
 from msdigest.config import Config
 from msdigest.store import Store
 from msdigest.subscribers import import_file
-from msdigest.unsubscribe import links
+from msdigest.unsubscribe import Signer
 from msdigest.web.links import server
 
 from .chromium import screenshot
@@ -67,7 +67,7 @@ def wait_for_text(driver: Any, selector: str, text: str) -> None:
 def open_link(driver: Any, site: tuple[Config, Store, str], email: str, page: str) -> None:
     """Follow this subscriber's link (as in their email) on a phone; keep a screenshot."""
     cfg, _, base = site
-    url = getattr(links(cfg, SECRET, email), page)
+    url = getattr(Signer.of(cfg, SECRET).links(email), page)
     measured = open_on_phone(driver, base + url.split("/digest", 1)[1])
     screenshot(driver, f"{page}-375.png", 375, measured["height"])
 

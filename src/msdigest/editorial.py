@@ -17,7 +17,7 @@ from .compose import Placed
 from .config import Config
 from .errors import EditError, IssueFrozen, NotApproved, UsageError
 from .issue import Draft, candidates, draft
-from .model import Issue, Summary, fill
+from .model import Issue, Summary, subject_problem
 from .period import Period
 from .records import Approval
 from .sanitize import intro_links
@@ -91,11 +91,9 @@ def set_intro(store: Store, period: Period, markdown: str) -> None:
 
 def set_subject(store: Store, cfg: Config, period: Period, subject: str) -> None:
     _editable(store, period)
-    try:
-        fill(subject, cfg.site.name, period, 1)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise EditError(f"subject: unknown placeholder {exc}; use {{site}} {{month}} "
-                        "{count} {summaries} {period}, or none") from None
+    problem = subject_problem(subject)
+    if problem:
+        raise EditError(f"subject: {problem}")
     store.issues.set_notes(period, subject=subject.strip())
 
 
@@ -141,6 +139,14 @@ class Standing:
 
     state: ApprovalState
     approval: Approval | None
+
+    @property
+    def reapprove(self) -> str:
+        """The note after an edit, when it undid an approval ("" otherwise)."""
+        if self.state is ApprovalState.CHANGED and self.approval is not None:
+            return (f"note: this changes the issue {self.approval.by} approved; approve it "
+                    "again before sending")
+        return ""
 
     def describe(self) -> str:
         a = self.approval

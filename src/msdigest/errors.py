@@ -64,6 +64,10 @@ class IssueFrozen(Refused):
     """An edit to an issue that has started going out."""
 
 
+class EmptyIssue(MsdigestError):
+    """An issue with no summaries: there is nothing to send or approve."""
+
+
 class DeliveryError(MsdigestError):
     """A send that cannot start or go on (the message says what to do)."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .compose import Placed, build, item, place
 from .config import Config
-from .errors import DeliveryError
+from .errors import EmptyIssue
 from .model import Edition, Issue
 from .period import Period
 from .store import Store
@@ -70,7 +70,7 @@ def draft(store: Store, cfg: Config, period: Period) -> Draft:
 def for_sending(store: Store, cfg: Config, period: Period) -> Draft:
     d = draft(store, cfg, period)
     if d.issue.count == 0:
-        raise DeliveryError(f"the {period} issue has no summaries; nothing to send "
+        raise EmptyIssue(f"the {period} issue has no summaries; nothing to send "
                             "(run `msdigest collect` first, or check the period)")
     return d
 

@@ -67,7 +67,7 @@ def list_unsubscribe(links: Links) -> str:
     return value
 
 
-def normalize(text: str) -> str:
+def line_endings(text: str) -> str:
     """One line ending, and a final one: what EmailMessage would store."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text if text.endswith("\n") else text + "\n"
@@ -91,8 +91,8 @@ def build(sender: Sender, rendered: Rendered, sub: Subscriber, links: Links, msg
     msg["List-Unsubscribe"] = list_unsubscribe(links)
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Precedence"] = "bulk"
-    msg.set_content(normalize(text), subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(normalize(page), subtype="html", charset="utf-8",
+    msg.set_content(line_endings(text), subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(line_endings(page), subtype="html", charset="utf-8",
                         cte="quoted-printable")
     return msg
 
@@ -140,8 +140,8 @@ class Prepared:
                 + boundary + b"\"\r\n\r\n")
         part = b"--" + boundary + CRLF + b"Content-Type: text/%s; charset=\"utf-8\"\r\n" \
             b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        return cls(head, mime, _split(normalize(rendered.text)),
-                   _split(normalize(rendered.html)), boundary, part % b"plain", part % b"html")
+        return cls(head, mime, _split(line_endings(rendered.text)),
+                   _split(line_endings(rendered.html)), boundary, part % b"plain", part % b"html")
 
     def render(self, sub: Subscriber, links: Links, msgid: str) -> bytes:
         values = {"GREETING": greeting(sub.name), "EMAIL": sub.email,

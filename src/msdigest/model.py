@@ -110,6 +110,19 @@ def placeholders(template: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
 
 
+def subject_problem(template: str) -> str | None:
+    """What is wrong with a subject or preheader template, or None: the one check for
+    the config's [digest] subject and an editor's `issue subject`."""
+    try:
+        unknown = placeholders(template) - SUBJECT_FIELDS
+    except ValueError as exc:
+        return str(exc)
+    if unknown:
+        return (f"unknown placeholder {{{sorted(unknown)[0]}}}; use any of "
+                f"{', '.join('{' + f + '}' for f in sorted(SUBJECT_FIELDS))}, or none")
+    return None
+
+
 @dataclass(frozen=True)
 class Issue:
     """What one month's issue holds, every theme in config order (empty ones too)."""
@@ -213,6 +226,9 @@ class Edition:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Edition:
+        if data.get("version") != 1:
+            raise ValueError(f"an edition in format {data.get('version')!r}, this msdigest "
+                             "reads format 1")
         i, k = data["issue"], data["look"]
         sections = tuple(
             Section(s["id"], s["title"], tuple(

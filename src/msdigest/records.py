@@ -69,6 +69,7 @@ class OpenRow:
     state: DeliveryState
     attempts: int
     next_attempt: datetime | None
+    message_id: str = ""  # "" until the first attempt
 
 
 @dataclass(frozen=True)

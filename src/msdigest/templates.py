@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import textwrap
 from functools import lru_cache
-from pathlib import Path
 
 import jinja2
-import jinja2.meta
 
 from . import bundled
 from .config import Config
@@ -84,25 +82,25 @@ def email_environment(templates: tuple[tuple[str, str], ...]) -> jinja2.Environm
 
 
 def snapshot(cfg: Config) -> tuple[tuple[str, str], ...]:
-    """The email templates as they are now, with every template they include or extend."""
+    """Every template as it is now (the editor's over the bundled ones): the email's
+    own and whatever they include or extend, even by a name worked out at render time."""
     loader = jinja2.FileSystemLoader(list(folders(cfg)))
     env = _environment(loader)
-    wanted, found = list(EMAIL_TEMPLATES), {}
-    while wanted:
-        name = wanted.pop()
-        if name in found:
-            continue
+    found = {}
+    for name in loader.list_templates():
         try:
             source, filename, _ = loader.get_source(env, name)
-        except jinja2.TemplateNotFound:
-            raise TemplateError(f"template {name!r} not found in {', '.join(folders(cfg))}"
-                                ) from None
-        try:
-            refs = jinja2.meta.find_referenced_templates(env.parse(source))
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{filename}: line {exc.lineno}: {exc.message}") from None
+        except UnicodeDecodeError:
+            continue  # not a template (an image, say): nothing an email can include
+        if name in EMAIL_TEMPLATES:
+            try:
+                env.parse(source)
+            except jinja2.TemplateSyntaxError as exc:
+                raise TemplateError(f"{filename}: line {exc.lineno}: {exc.message}") from None
         found[name] = source
-        wanted += [r for r in refs if r]
+    missing = [n for n in EMAIL_TEMPLATES if n not in found]
+    if missing:
+        raise TemplateError(f"template {missing[0]!r} not found in {', '.join(folders(cfg))}")
     return tuple(sorted(found.items()))
 
 
@@ -112,10 +110,3 @@ def look(cfg: Config) -> Look:
     return Look(cfg.site, d.disclaimer, d.caveats, d.archive_url, cfg.schedule.timezone,
                 snapshot(cfg))
 
-
-def template_file(cfg: Config, name: str) -> Path | None:
-    """Where a template is read from (for error messages)."""
-    for folder in folders(cfg):
-        if (Path(folder) / name).is_file():
-            return Path(folder) / name
-    return None

@@ -17,8 +17,6 @@ from urllib.parse import quote
 from .config import Config
 from .errors import TokenError
 
-PURPOSES = ("unsubscribe", "preferences")
-
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -76,10 +74,6 @@ class Signer:
         prefs = make_token(self.secret, email, "preferences")
         return Links(f"{self.base_url}/unsubscribe?t={unsub}",
                      f"{self.base_url}/preferences?t={prefs}", mailto)
-
-
-def links(cfg: Config, secret: bytes, email: str) -> Links:
-    return Signer.of(cfg, secret).links(email)
 
 
 def ephemeral_secret() -> bytes:

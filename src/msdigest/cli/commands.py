@@ -104,8 +104,8 @@ def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
             desk.serve_desk(cfg, args.period, secret_or_throwaway(cfg), args.host, args.port,
                             announce=say)
         except OSError as exc:
-            raise UsageError(f"cannot serve on {args.host}:{args.port}: "
-                             f"{exc.strerror or exc}") from None
+            raise MsdigestError(f"cannot serve on {args.host}:{args.port}: "
+                                f"{exc.strerror or exc}") from None
         return Exit.OK
     if not args.out:
         raise UsageError("preview needs --out DIR (files) or --serve (a page to check)")
@@ -159,11 +159,7 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     if args.dry_run:
         say(f"dry run: wrote {len(report.written)} .eml files to {args.outbox}; "
             "nothing was sent or recorded")
-    if report.interrupted:
-        return Exit.INTERRUPTED
-    if report.stopped and not report.sent:
-        return Exit.ERROR  # nothing went out (the server could not be reached, say)
-    return Exit.OK if report.complete and not report.failed else Exit.PARTIAL
+    return report.exit_code
 
 
 def cmd_archive(cfg: Config, args: argparse.Namespace) -> int:
@@ -210,8 +206,8 @@ def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
     try:
         httpd = links.server(cfg, secret, args.host, args.port)
     except OSError as exc:
-        raise UsageError(f"cannot serve on {args.host}:{args.port}: "
-                         f"{exc.strerror or exc}") from None
+        raise MsdigestError(f"cannot serve on {args.host}:{args.port}: "
+                            f"{exc.strerror or exc}") from None
     def started(srv: object) -> None:  # signals are handled from here on
         if not is_loopback(args.host):
             note(f"note: {args.host} is not a loopback address. Serve the pages to the "

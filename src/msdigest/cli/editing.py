@@ -8,13 +8,13 @@ from pathlib import Path
 from .. import editorial
 from ..config import Config
 from ..delivery.send import send_test
-from ..editorial import ApprovalState, standing
+from ..editorial import standing
 from ..errors import Exit, UsageError
 from ..issue import Draft, draft
 from ..period import Period
 from ..store import Store
-from .commands import folder_arg, secret_or_throwaway
-from .output import print_report, program, say, table
+from .commands import secret_or_throwaway
+from .output import say
 
 
 def _read_note(args: argparse.Namespace) -> str:
@@ -52,10 +52,9 @@ def cmd_issue(cfg: Config, args: argparse.Namespace) -> int:
         elif args.action == "subject":
             editorial.set_subject(store, cfg, period, "" if args.clear else args.text or "")
             say(f"subject: {draft(store, cfg, period).issue.subject}")
-        where = standing(store, draft(store, cfg, period))
-        if where.state is ApprovalState.CHANGED and where.approval is not None:
-            say(f"note: this changes the issue {where.approval.by} approved; approve it again "
-                "before sending")
+        note = standing(store, draft(store, cfg, period)).reapprove
+        if note:
+            say(note)
     return Exit.OK
 
 
@@ -76,16 +75,8 @@ def show_issue(store: Store, d: Draft) -> None:
         say("\nexcluded (msdigest issue restore --period ... ID):")
         for p in d.excluded:
             say(f"  {p.summary.id}  {p.summary.title}")
-    where = standing(store, d)
-    if where.state is ApprovalState.SENT:
-        say("\nsent: the issue can no longer change")
-    elif where.approval is None:
-        say("\nnot approved yet")
-    else:
-        a = where.approval
-        verb = "approved by" if where.state is ApprovalState.APPROVED else "changed since"
-        say(f"\n{verb} {a.by}{'' if where.state is ApprovalState.APPROVED else ' approved it'}"
-            f" at {a.at:%Y-%m-%d %H:%M} UTC")
+    said = standing(store, d).describe()
+    say(f"\n{said[0].lower()}{said[1:]}")
 
 
 def cmd_approve(cfg: Config, args: argparse.Namespace) -> int:
@@ -104,32 +95,3 @@ def cmd_send_test(cfg: Config, args: argparse.Namespace) -> int:
         say(f"{address}: {outcome}")
     say("test messages are marked [TEST] and not recorded in the delivery ledger")
     return Exit.OK if all(o == "sent" for _, o in results) else Exit.PARTIAL
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from .. import demo  # aiosmtpd and the demo server load only for the demo
-
-    say("msdigest demo: bundled sample feed → SQLite → preview → SMTP on 127.0.0.1")
-    result = demo.run(args.config, folder_arg(args.out, "--out") if args.out else None)
-    table(f"issue {result.period}", ("theme", "summaries"),
-          ((title, str(n)) for title, n in result.themes))
-    imp = result.imported
-    say(f"collected {result.collected} summaries; subscribers: {imp.new} imported, "
-        f"{len(imp.errors)} example rows rejected on purpose:")
-    for e in imp.errors:
-        say(f"  subscribers.example.csv {e}")
-    print_report(result.report)
-    say(f"\nthe SMTP server on 127.0.0.1 received {result.received} messages")
-    say("where to look:")
-    for label, path in (("email as sent (open in a browser)", result.preview.html),
-                        ("plain-text part", result.preview.text),
-                        ("issue as JSON", result.preview.json),
-                        ("received messages (.eml)", result.inbox),
-                        ("store (SQLite)", result.folder / "demo.sqlite")):
-        say(f"  {label:36} {path}")
-    explore = f"{program()} --config {result.folder / 'digest.toml'}"
-    say("explore it:")
-    say(f"  {explore} status --period {result.period}")
-    say(f"  {explore} issue show --period {result.period}")
-    say(f"  {explore} preview --period {result.period} --serve")
-    return Exit.OK if result.received == result.report.sent else Exit.PARTIAL

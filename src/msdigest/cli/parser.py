@@ -8,7 +8,7 @@ from collections.abc import Callable
 from .. import __version__
 from ..errors import PeriodError
 from ..period import Period
-from . import commands, editing
+from . import commands, demo, editing
 
 EPILOG = """\
 exit codes:
@@ -165,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--port", type=port, default=8080)
 
     d = add("demo", "run the whole pipeline on the bundled sample feed with a local SMTP "
-            "server", editing.cmd_demo)
+            "server", demo.cmd_demo)
     d.add_argument("--out", metavar="DIR", help="folder for everything (default: a new "
                    "temporary folder)")
 

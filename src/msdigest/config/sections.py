@@ -7,16 +7,15 @@ checks run on the value a file gives. msdigest.config reads the schema off them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..model import SUBJECT_FIELDS, Site, placeholders
+from ..model import Site, Theme, subject_problem
 
 ENV_CONFIG = "MSDIGEST_CONFIG"
 ENV_PASSWORD = "MSDIGEST_SMTP_PASSWORD"
 ENV_SECRET = "MSDIGEST_SECRET"
-DEFAULT_FILE = "digest.toml"
 EMBEDDED = "<embedded defaults>"
 
 Check = Callable[[Any], str | None]  # an error text, or None when the value is fine
@@ -51,14 +50,7 @@ def https(v: str) -> str | None:
 
 
 def subject_template(v: str) -> str | None:
-    try:
-        unknown = placeholders(v) - SUBJECT_FIELDS
-    except ValueError as exc:
-        return str(exc)
-    if unknown:
-        return (f"unknown placeholder {{{sorted(unknown)[0]}}}; use any of "
-                f"{', '.join('{' + f + '}' for f in sorted(SUBJECT_FIELDS))}")
-    return None
+    return subject_problem(v)
 
 
 def time_zone(v: str) -> str | None:
@@ -141,4 +133,5 @@ SECTIONS: dict[str, type] = {"site": Site, "store": Store, "collect": Collect, "
                              "unsubscribe": Unsubscribe, "digest": Digest, "schedule": Schedule}
 RENAMED = {("site", "from"): "sender"}
 SITE_CHECKS: dict[str, tuple[Check, ...]] = {"url": (https,)}
-THEME_KEYS = {"title": str, "terms": tuple[str, ...], "exact": tuple[str, ...]}
+THEME_KEYS = {f.name: hint for f in fields(Theme) if f.name != "id"  # [themes.<id>]
+              for hint in (get_type_hints(Theme)[f.name],)}

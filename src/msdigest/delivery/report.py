@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from ..errors import Exit
+
 
 class Outcome(StrEnum):
     """How one subscriber's attempt ended in this run."""
@@ -50,6 +52,15 @@ class Report:
     def bounce(self) -> None:
         with self.lock:
             self.bounced += 1
+
+    @property
+    def exit_code(self) -> Exit:
+        """What the command line ends with after this send."""
+        if self.interrupted:
+            return Exit.INTERRUPTED
+        if self.stopped and not self.sent:
+            return Exit.ERROR  # nothing went out (the server could not be reached, say)
+        return Exit.OK if self.complete and not self.failed else Exit.PARTIAL
 
     @property
     def complete(self) -> bool:

@@ -53,6 +53,14 @@ class Rows(Protocol):
     def left(self) -> tuple[int, int]:
         """(deferred, not attempted yet) once the run is over."""
 
+    @property
+    def resume(self) -> str:
+        """What to run to carry on after a stop ("" if nothing carries on)."""
+
+    @property
+    def sends_empty(self) -> bool:
+        """Whether a subscriber with nothing in their themes is still sent the message."""
+
 
 class LedgerRows:
     def __init__(self, store: Store, period: Period, sender: Sender) -> None:
@@ -70,7 +78,10 @@ class LedgerRows:
                 return
             for row in batch:
                 sub = row.subscriber
-                yield Job(sub, self.sender.message_id(str(self.period), sub.email), row.attempts,
+                # a retry keeps the Message-ID its first attempt carried, so a copy that
+                # may have arrived is recognisably the same message
+                msgid = row.message_id or self.sender.message_id(str(self.period), sub.email)
+                yield Job(sub, msgid, row.attempts,
                           row.state is DeliveryState.SENDING,
                           row.next_attempt if row.state is DeliveryState.DEFERRED else None,
                           row.state)
@@ -92,6 +103,12 @@ class LedgerRows:
                 return False
             self.store.subscribers.set_status(email, SubscriberStatus.BOUNCED, "bounce")
             return True
+
+    sends_empty = False
+
+    @property
+    def resume(self) -> str:
+        return f"run `msdigest send --period {self.period}` again to resume"
 
     def left(self) -> tuple[int, int]:
         counts = self.store.ledger.counts(self.period)
@@ -124,10 +141,19 @@ class DryRows(_Unrecorded):
         self.store, self.period, self.sender = store, period, sender
         self.done: set[str] = set()
 
+    sends_empty = False
+
+    @property
+    def resume(self) -> str:
+        return "run the dry run again for the rest"
+
     def open(self) -> Tally:
         self.done = self.store.ledger.done(self.period)
-        total = self.store.subscribers.counts().get(SubscriberStatus.ACTIVE, 0)
-        return Tally(total, len(self.done))
+        total = done = 0
+        for sub in self.store.subscribers.active():
+            total += 1
+            done += sub.email in self.done
+        return Tally(total, done)
 
     def jobs(self) -> Iterator[Job]:
         for sub in self.store.subscribers.active():
@@ -142,6 +168,12 @@ class TestRows(_Unrecorded):
         self.store, self.period, self.sender = store, period, sender
         self.addresses = addresses
         self.results: dict[str, str] = {}  # address -> "sent" or why not
+
+    sends_empty = True  # the editor asked for this address: it gets the (empty) variant
+
+    @property
+    def resume(self) -> str:
+        return ""  # a test send is not resumed: run it again if you like
 
     def record(self, job: Job, state: DeliveryState, reason: str = "", *,
                attempt: bool = False, next_attempt: datetime | None = None,

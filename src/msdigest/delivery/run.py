@@ -144,6 +144,12 @@ class SendRun:
         self.limiter = Limiter(policy.max_per_second, policy.max_per_hour)
         self.report = Report(str(variants.edition.period))
 
+    def pause(self, seconds: float) -> None:
+        """Wait, but no longer than until the run stops or halts."""
+        deadline = time.monotonic() + seconds
+        while not self.halted and (left := deadline - time.monotonic()) > 0:
+            self.stop.wait(min(left, 0.1))
+
     def halt(self, reason: str) -> None:
         with self.fatal_lock:
             self.fatal = self.fatal or reason
@@ -160,7 +166,14 @@ class SendRun:
     # --- a worker --------------------------------------------------------------------------
 
     def worker(self) -> None:
-        transport = self.connect()
+        try:
+            transport = self.connect()
+        except Exception as exc:  # a worker without a transport must stop the run
+            log.exception("cannot make a transport")
+            self.halt(f"cannot make a transport: {exc!r}")
+            while (job := self.jobs.get()) is not None:  # keep the feeder's count right
+                self.retries.finished()
+            return
         try:
             while (job := self.jobs.get()) is not None:
                 try:
@@ -177,27 +190,28 @@ class SendRun:
     def ready(self, transport: Transport) -> bool:
         """Connect first, retrying with backoff: "sending" must mean it may have gone."""
         tries = 0
-        while True:
+        while not self.halted:
             try:
                 transport.open()
                 return True
             except ServerUnavailable as exc:
                 tries += 1
-                if tries >= self.policy.max_attempts or self.stop.is_set():
-                    if not self.stop.is_set():
-                        self.halt(f"{exc} (tried {tries} times)")
+                if tries >= self.policy.max_attempts:
+                    self.halt(f"{exc} (tried {tries} times)")
                     return False
                 delay = self.policy.backoff(tries)
                 log.warning("%s; retrying in %.1f s", exc, delay)
-                self.stop.wait(delay)
+                self.pause(delay)
             except MsdigestError as exc:  # a setting to fix (login, TLS, the outbox)
                 self.halt(str(exc))
-                return False
+        return False
 
     def broken(self, job: Job, what: str, exc: Exception) -> None:
         """An error no failure kind covers, for this subscriber only: the row fails with
         the reason and the run goes on, unless it keeps happening."""
-        log.error("%s: %s: %r", job.sub.email, what, exc, exc_info=exc)
+        # a user's mistake (a template, say) is said in words; anything else is a bug
+        log.error("%s: %s: %s", job.sub.email, what, exc,
+                  exc_info=None if isinstance(exc, MsdigestError) else exc)
         reason = f"{what}: {type(exc).__name__}: {exc}"
         self.rows.record(job, DeliveryState.FAILED, reason)
         self.finish(job, Outcome.FAILED, reason)
@@ -278,7 +292,7 @@ class SendRun:
                 self.rows.record(job, DeliveryState.SKIPPED, LEFT)
                 self.finish(job, Outcome.SKIPPED, LEFT)
                 continue
-            if not self.variants.has_content(job.sub):
+            if not self.rows.sends_empty and not self.variants.has_content(job.sub):
                 self.rows.record(job, DeliveryState.SKIPPED, NO_CONTENT)
                 self.finish(job, Outcome.SKIPPED, NO_CONTENT)
                 continue
@@ -311,13 +325,11 @@ class SendRun:
                 t.join()
         self.report.seconds = time.monotonic() - started
         self.report.deferred, self.report.remaining = self.rows.left()
-        period = self.report.period
+        resume = f"; {self.rows.resume}" if self.rows.resume else ""
         if self.fatal:
-            self.report.stopped = (f"{self.fatal}; run `msdigest send --period {period}` "
-                                   "again to resume")
+            self.report.stopped = f"{self.fatal}{resume}"
             log.error("%s", self.report.stopped)
         elif self.stop.is_set():
             self.report.interrupted = True
-            self.report.stopped = (f"interrupted; messages in flight were recorded; run "
-                                   f"`msdigest send --period {period}` again to resume")
+            self.report.stopped = f"interrupted; messages in flight were recorded{resume}"
         return self.report

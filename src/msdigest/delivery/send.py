@@ -16,6 +16,7 @@ from ..issue import for_sending, freeze
 from ..message import Sender
 from ..model import Edition
 from ..period import Period
+from ..render import render
 from ..store import Store
 from ..store.locks import exclusive, lock_file
 from ..unsubscribe import Signer
@@ -33,7 +34,8 @@ def _run(cfg: Config, edition: Edition, rows: Rows, secret: bytes, connect: Conn
          policy: Policy | None = None, progress: Progress | None = None,
          stop: threading.Event | None = None, clock: Clock = system_clock,
          subject_prefix: str = "") -> SendRun:
-    sender = Sender.of(cfg.site)
+    # the From, Reply-To and List-Id an edition goes out with are frozen with it, too
+    sender = Sender.of(edition.look.site)
     variants = Variants(edition, sender, Signer.of(cfg, secret), clock(), subject_prefix)
     return SendRun(rows, variants, connect or (lambda: SmtpTransport(cfg.smtp)),
                    policy or Policy.of(cfg.smtp), progress, stop, clock)
@@ -49,18 +51,20 @@ def send(store: Store, cfg: Config, period: Period, secret: bytes,
                    f"{period}` shows how far it is"):
         d = for_sending(store, cfg, period)
         editorial.check(store, d, cfg.digest.require_approval)
+        if not d.frozen:
+            render(d.edition)  # a template that cannot render must not be frozen in
         edition = freeze(store, d)
-        rows = LedgerRows(store, period, Sender.of(cfg.site))
+        rows = LedgerRows(store, period, Sender.of(edition.look.site))
         return _run(cfg, edition, rows, secret, connect, None, progress, stop, clock).run()
 
 
 def dry_run(store: Store, cfg: Config, period: Period, secret: bytes, outbox: Path,
             progress: Progress | None = None) -> Report:
     """Write the .eml files send would deliver now, into `outbox`; records nothing."""
+    d = for_sending(store, cfg, period)
     box = Outbox(outbox)
     box.prepare()
-    d = for_sending(store, cfg, period)
-    rows = DryRows(store, period, Sender.of(cfg.site))
+    rows = DryRows(store, period, Sender.of(d.edition.look.site))
     policy = replace(Policy.of(cfg.smtp), concurrency=1, max_per_second=0, max_per_hour=0,
                      max_attempts=1)
     report = _run(cfg, d.edition, rows, secret, box.connection, policy, progress).run()
@@ -74,8 +78,10 @@ def send_test(store: Store, cfg: Config, period: Period, secret: bytes, addresse
     never frozen. Returns (address, "sent" or the reason) per address."""
     wanted = [normalize(a) for a in addresses]
     d = for_sending(store, cfg, period)
-    rows = TestRows(store, period, Sender.of(cfg.site), wanted)
-    policy = replace(Policy.of(cfg.smtp), concurrency=1)
+    rows = TestRows(store, period, Sender.of(d.edition.look.site), wanted)
+    # one try each, at once: the editor is waiting for the answer, not for a retry
+    policy = replace(Policy.of(cfg.smtp), concurrency=1, max_attempts=1, max_per_second=0,
+                     max_per_hour=0)
     report = _run(cfg, d.edition, rows, secret, connect, policy,
                   subject_prefix="[TEST] ").run()
     return [(a, rows.results.get(a, f"not sent: {report.stopped or 'interrupted'}"))

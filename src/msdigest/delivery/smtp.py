@@ -118,9 +118,9 @@ class SmtpTransport:
             self.conn = None
 
     def send(self, envelope_from: str, rcpt: str, data: bytes) -> None:
-        self.open()
         conn = self.conn
-        assert conn is not None
+        if conn is None:  # the contract: open() first; failures here are only 4xx/5xx
+            raise TemporaryFailure("not connected (open the transport first)")
         try:
             transaction(conn, envelope_from, rcpt, data, self.settings.data_timeout)
             self.sent_on_conn += 1

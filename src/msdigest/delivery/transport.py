@@ -91,12 +91,15 @@ class Outbox:
         self.folder = folder
         self.written: list[Path] = []
         self.lock = threading.Lock()
+        self.prepared = False
 
     def connection(self) -> OutboxConnection:
         return OutboxConnection(self)
 
     def prepare(self) -> None:
         """Create the private folder; UsageError if it cannot be one."""
+        if self.prepared:
+            return
         if self.folder.exists() and not self.folder.is_dir():
             raise UsageError(f"the outbox {self.folder} is not a folder; give --outbox a "
                              "folder")
@@ -107,6 +110,7 @@ class Outbox:
         if not self.folder.is_dir():
             raise UsageError(f"the outbox {self.folder} is not a folder; give --outbox a "
                              "folder")
+        self.prepared = True
 
     def write(self, rcpt: str, data: bytes) -> Path:
         with self.lock:

@@ -27,7 +27,6 @@ class Fetched:
     body: bytes | None  # None: not modified since last time
     content_type: str = ""
     state: FeedState = field(default_factory=FeedState)  # for the next conditional GET
-    url: str = ""  # where the body finally came from (after redirects)
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ Retriever = Callable[[str, Path, FeedState, Limits], Fetched]
 def from_bundle(url: str, base_dir: Path, state: FeedState, limits: Limits) -> Fetched:
     name = url[len(BUNDLED_PREFIX):]
     try:
-        return Fetched(resources.files("msdigest").joinpath("data", name).read_bytes(), url=url)
+        return Fetched(resources.files("msdigest").joinpath("data", name).read_bytes())
     except OSError:
         raise FeedError(f"{url}: no bundled feed named {name!r}") from None
 
@@ -94,11 +93,10 @@ def from_http(url: str, base_dir: Path, state: FeedState, limits: Limits) -> Fet
         with urllib.request.urlopen(request, timeout=limits.seconds) as resp:
             body = _read(resp, url, limits, deadline)
             return Fetched(body, resp.headers.get("Content-Type", ""),
-                           FeedState(resp.headers.get("ETag"), resp.headers.get("Last-Modified")),
-                           resp.geturl())
+                           FeedState(resp.headers.get("ETag"), resp.headers.get("Last-Modified")))
     except urllib.error.HTTPError as exc:
         if exc.code == 304:
-            return Fetched(None, "", state, url)
+            return Fetched(None, "", state)
         raise FeedError(f"{url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -115,7 +113,7 @@ def from_file(url: str, base_dir: Path, state: FeedState, limits: Limits) -> Fet
     try:
         if path.stat().st_size > limits.max_bytes:
             raise limits.too_big(url)
-        return Fetched(path.read_bytes(), url=url)
+        return Fetched(path.read_bytes())
     except OSError as exc:
         raise FeedError(f"{url}: cannot read file {path}: {exc.strerror}") from None
 

@@ -67,7 +67,12 @@ class Database:
                 self.connection.execute("ROLLBACK")
                 raise
             self._depth = 0
-            self.connection.execute("COMMIT")
+            try:
+                self.connection.execute("COMMIT")
+            except BaseException:  # a full disk, say: leave no transaction open
+                if self.connection.in_transaction:
+                    self.connection.execute("ROLLBACK")
+                raise
 
 
 class Repository:

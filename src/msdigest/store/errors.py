@@ -5,10 +5,20 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+# Writes that failed. A full disk is SQLITE_FULL only when write() says ENOSPC; EFBIG (a
+# file-size limit, `ulimit -f`), a full disk met while growing the -shm file, or EIO all
+# come back as these "disk I/O error"s.
+WRITE_FAILED = frozenset({"SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_IOERR_DIR_FSYNC",
+                          "SQLITE_IOERR_TRUNCATE", "SQLITE_IOERR_SHMSIZE"})
+
 
 def describe(exc: sqlite3.Error, path: Path) -> str:
     text = str(exc)
     low = text.lower()
+    if getattr(exc, "sqlite_errorname", "") in WRITE_FAILED:
+        return (f"{path}: could not write the store ({text}): the disk may be full, a "
+                "file-size limit (ulimit -f) reached, or the disk failing; free some space "
+                "and run the command again: it resumes where it stopped")
     if "not a database" in low or "malformed" in low:
         return (f"{path}: the store is damaged ({text}); nothing was sent. Restore it from "
                 "a backup, or move it aside to start an empty one")

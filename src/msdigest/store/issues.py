@@ -7,6 +7,7 @@ import sqlite3
 from datetime import datetime
 
 from ..clock import from_iso
+from ..errors import StoreError
 from ..model import Edition
 from ..period import Period
 from ..records import Approval, Edit, Frozen, Member, Notes
@@ -84,7 +85,11 @@ class Issues(Repository):
         members = tuple(Member(r["summary_id"], r["theme"], bool(r["pinned"])) for r in
                         self.db.all("SELECT summary_id, theme, pinned FROM issue_items "
                                     "WHERE period=? ORDER BY position", (str(period),)))
-        edition = Edition.from_json(json.loads(row["edition"])) if row["edition"] else None
+        try:
+            edition = Edition.from_json(json.loads(row["edition"])) if row["edition"] else None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"the {period} issue's frozen content cannot be read ({exc}); "
+                             "upgrade msdigest, or restore the store from a backup") from None
         return Frozen(from_iso(row["frozen_at"]), members, edition)
 
     def keep_edition(self, edition: Edition) -> None:

@@ -56,13 +56,13 @@ class Ledger(Repository):
         have left since the ledger was opened: the send closes those rows)."""
         marks, states = _marks(OPEN)
         rows = self.db.all(
-            f"""SELECT s.*, d.state, d.attempts, d.next_attempt FROM deliveries d
+            f"""SELECT s.*, d.state, d.attempts, d.next_attempt, d.message_id FROM deliveries d
                JOIN subscribers s ON s.email = d.email
                WHERE d.period=? AND d.state IN ({marks}) AND d.email > ?
                ORDER BY d.email LIMIT ?""", (str(period), *states, after, limit))
         return [OpenRow(_subscriber(r), DeliveryState(r["state"]), r["attempts"],
-                        from_iso(r["next_attempt"]) if r["next_attempt"] else None)
-                for r in rows]
+                        from_iso(r["next_attempt"]) if r["next_attempt"] else None,
+                        r["message_id"]) for r in rows]
 
     def mark(self, period: Period, email: str, state: DeliveryState, message_id: str,
              reason: str = "", *, attempt: bool = False, next_attempt: datetime | None = None,

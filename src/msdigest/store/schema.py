@@ -131,6 +131,9 @@ def migrate(db: sqlite3.Connection) -> int:
     for number in range(found + 1, VERSION + 1):
         db.execute("BEGIN IMMEDIATE")
         try:
+            if version(db) >= number:  # another process migrated it meanwhile
+                db.execute("ROLLBACK")
+                continue
             for statement in _statements(MIGRATIONS[number - 1]):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {number}")

@@ -35,11 +35,14 @@ def read_body(environ: Environ, limit: int) -> bytes:
     raw = environ.get("CONTENT_LENGTH") or ""
     if not raw:
         return b""
-    if not raw.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²" and "٣", and int() of a few thousand
+    # digits raises ValueError; neither may reach int() as a 500.
+    if not (raw.isascii() and raw.isdigit()):
         raise BadRequest("400 Bad Request", "The request's Content-Length is not a number.")
-    length = int(raw)
-    if length > limit:
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(limit)) or int(digits) > limit:
         raise BadRequest("413 Content Too Large", f"The request is larger than {limit} bytes.")
+    length = int(digits)
     try:
         body: bytes = environ["wsgi.input"].read(length)
     except (TimeoutError, OSError):
@@ -68,6 +71,19 @@ class QuietHandler(WSGIRequestHandler):
     """Requests go to the log, not to stderr; a client that stalls is dropped."""
 
     timeout = CLIENT_TIMEOUT  # socketserver sets it on the connection: reads cannot hang
+
+    def handle(self) -> None:
+        """One request; a client that stalls or goes away before its request is complete
+        is closed with a line in the log, not a traceback on stderr (wsgiref lets the
+        request line's and headers' socket errors escape to socketserver's handle_error)."""
+        try:
+            super().handle()
+        except TimeoutError:
+            log.info("%s: request not complete after %s s; closed", self.address_string(),
+                     self.timeout)
+        except ConnectionError as exc:
+            log.info("%s: connection lost before the request was read: %s",
+                     self.address_string(), exc)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from ..message import Sender
@@ -35,6 +36,8 @@ class Job:
 
 
 class Rows(Protocol):
+    store_path: Path  # for messages about the store
+
     def open(self) -> Tally:
         """Rows, and rows already done, for the report."""
 
@@ -65,6 +68,7 @@ class Rows(Protocol):
 class LedgerRows:
     def __init__(self, store: Store, period: Period, sender: Sender) -> None:
         self.store, self.period, self.sender = store, period, sender
+        self.store_path = store.path
 
     def open(self) -> Tally:
         return self.store.ledger.open(self.period)
@@ -139,6 +143,7 @@ class DryRows(_Unrecorded):
 
     def __init__(self, store: Store, period: Period, sender: Sender) -> None:
         self.store, self.period, self.sender = store, period, sender
+        self.store_path = store.path
         self.done: set[str] = set()
 
     sends_empty = False
@@ -166,6 +171,7 @@ class TestRows(_Unrecorded):
 
     def __init__(self, store: Store, period: Period, sender: Sender, addresses: list[str]) -> None:
         self.store, self.period, self.sender = store, period, sender
+        self.store_path = store.path
         self.addresses = addresses
         self.results: dict[str, str] = {}  # address -> "sent" or why not
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from ..config import Smtp
 from ..errors import MsdigestError
 from ..model import SubscriberStatus
 from ..records import Claim, DeliveryState
+from ..store.errors import describe
 from .pacing import Limiter
 from .report import Outcome, Report
 from .rows import Job, Rows
@@ -179,6 +181,8 @@ class SendRun:
                 try:
                     if not self.halted:  # else left open in the ledger; the next send resumes
                         self.attempt(transport, job)
+                except sqlite3.Error as exc:  # a full disk, say: stop, and say it in words
+                    self.halt(describe(exc, self.rows.store_path))
                 except Exception as exc:  # a bug must stop the run, not hang it
                     log.exception("sending to %s failed unexpectedly", job.sub.email)
                     self.halt(f"unexpected error: {exc!r}")

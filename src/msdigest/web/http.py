@@ -3,6 +3,7 @@ server bound to an address, and one signal-aware serve loop."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -22,6 +23,7 @@ WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
 CLIENT_TIMEOUT = 10.0  # seconds a client may take to send its request, or between reads
+REQUEST_DEADLINE = 30.0  # seconds for a whole request, however slowly it drips in
 MAX_CONNECTIONS = 64  # open at once; more are closed at once (put a proxy in front)
 
 
@@ -76,14 +78,26 @@ class QuietHandler(WSGIRequestHandler):
         """One request; a client that stalls or goes away before its request is complete
         is closed with a line in the log, not a traceback on stderr (wsgiref lets the
         request line's and headers' socket errors escape to socketserver's handle_error)."""
+        cut = threading.Timer(REQUEST_DEADLINE, self._cut)
+        cut.daemon = True
+        cut.start()
         try:
             super().handle()
         except TimeoutError:
             log.info("%s: request not complete after %s s; closed", self.address_string(),
                      self.timeout)
-        except ConnectionError as exc:
+        except (ConnectionError, OSError) as exc:
             log.info("%s: connection lost before the request was read: %s",
                      self.address_string(), exc)
+        finally:
+            cut.cancel()
+
+    def _cut(self) -> None:
+        """A client that sends a byte now and then never trips the read timeout."""
+        log.info("%s: request not complete after %s s; closed", self.address_string(),
+                 REQUEST_DEADLINE)
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)

@@ -103,10 +103,11 @@ class LinkPages:
                 problem = "Choose at least one theme, or unsubscribe below."
             else:
                 everything = set(chosen) == set(self.cfg.theme_ids)
-                store.subscribers.set_themes(email, () if everything else chosen, "link")
-                if sub.status is SubscriberStatus.UNSUBSCRIBED and form.get("resubscribe"):
-                    store.subscribers.set_status(email, SubscriberStatus.ACTIVE, "link")
-                sub = store.subscribers.get(email) or sub
+                with store.transaction():  # themes and status change together, or not at all
+                    store.subscribers.set_themes(email, () if everything else chosen, "link")
+                    if sub.status is SubscriberStatus.UNSUBSCRIBED and form.get("resubscribe"):
+                        store.subscribers.set_status(email, SubscriberStatus.ACTIVE, "link")
+                    sub = store.subscribers.get(email) or sub
                 saved = True
         return self.page(start, "200 OK", view="preferences", email=email, token=token,
                          chosen=set(sub.themes or self.cfg.theme_ids), saved=saved,

@@ -48,6 +48,10 @@ BAD: list[tuple[list[str], str]] = [
     (["demo", "--out", "FILE"], "--out FILE: is not a folder"),
     (["config", "--check"], "unrecognized arguments"),
     (["--config", "no-such.toml", "config"], "cannot read config file"),
+    (["editors"], "required: action"),
+    (["editors", "add", "eve@example.org"], "editors add needs --password-stdin"),
+    (["editors", "add", "not-an-address", "--password-stdin"], "invalid email address"),
+    (["editors", "remove", "nobody@example.org"], "no editor's account for nobody@example.org"),
     (["send", "--period", "2026-10", "--dry-run"], "[digest] templates: no folder"),
 ]
 
@@ -64,7 +68,7 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSDIGEST_")}
     return subprocess.run([sys.executable, "-m", "msdigest.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=60)
+                          text=True, cwd=cwd, env=env, timeout=60, input="")
 
 
 @pytest.mark.parametrize(("args", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])

@@ -35,7 +35,7 @@ from msdigest.period import Period
 from msdigest.store import Store
 from msdigest.unsubscribe import Signer
 from msdigest.web.desk import serve_desk
-from msdigest.web.http import ThreadingServer
+from msdigest.web.server import Server
 
 from .chromium import screenshot
 from .conftest import issue_of as compose
@@ -101,7 +101,7 @@ def desk(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Desk]:
     assert report.new == 1 and len(report.skipped) == 1
     weak_id = next(s.id for s in store.content.all() if s.title == WEAK_TITLE)
 
-    started: queue.Queue[ThreadingServer] = queue.Queue()
+    started: queue.Queue[Server] = queue.Queue()
     said: list[str] = []
     thread = threading.Thread(target=serve_desk, args=(cfg, PERIOD, SECRET),
                               kwargs={"port": 0, "announce": said.append,

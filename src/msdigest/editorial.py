@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from .compose import Placed
 from .config import Config
-from .errors import EditError, IssueFrozen, NotApproved, UsageError
+from .errors import EditError, IssueFrozen, NotApproved, Stale, UsageError
 from .issue import Draft, candidates, draft
 from .model import Issue, Summary, subject_problem
 from .period import Period
@@ -58,43 +58,65 @@ def summary_by_ref(store: Store, ref: str) -> Summary:
     raise EditError(f"{ref!r} matches {len(matches)} summaries; give more of the id")
 
 
-def exclude(store: Store, cfg: Config, period: Period, ref: str, out: bool = True) -> Placed:
+CLI = "command line"  # the actor of changes made with `msdigest issue ...`
+
+
+def exclude(store: Store, cfg: Config, period: Period, ref: str, out: bool = True,
+            actor: str = CLI) -> Placed:
     _editable(store, period)
     placed = find(store, cfg, period, ref)
-    store.issues.set_edit(period, placed.summary.id, excluded=out)
+    with store.transaction():
+        store.issues.set_edit(period, placed.summary.id, excluded=out)
+        store.audit.record(period, actor, "excluded" if out else "restored",
+                           f"{placed.summary.id} {placed.summary.title}")
     return placed
 
 
-def move(store: Store, cfg: Config, period: Period, ref: str, theme: str) -> Placed:
+def move(store: Store, cfg: Config, period: Period, ref: str, theme: str,
+         actor: str = CLI) -> Placed:
     _editable(store, period)
     if theme not in cfg.theme_ids:
         raise EditError(f"no theme {theme!r}; themes are {', '.join(cfg.theme_ids)}")
     placed = find(store, cfg, period, ref)
-    store.issues.set_edit(period, placed.summary.id, theme=theme)
+    with store.transaction():
+        store.issues.set_edit(period, placed.summary.id, theme=theme)
+        store.audit.record(period, actor, "moved",
+                           f"{placed.summary.id} {placed.summary.title}: {placed.theme} → {theme}")
     return placed
 
 
-def pin(store: Store, cfg: Config, period: Period, ref: str, pinned: bool = True) -> Placed:
+def pin(store: Store, cfg: Config, period: Period, ref: str, pinned: bool = True,
+        actor: str = CLI) -> Placed:
     _editable(store, period)
     placed = find(store, cfg, period, ref)
-    store.issues.set_edit(period, placed.summary.id, pinned=pinned)
+    with store.transaction():
+        store.issues.set_edit(period, placed.summary.id, pinned=pinned)
+        store.audit.record(period, actor, "pinned" if pinned else "unpinned",
+                           f"{placed.summary.id} {placed.summary.title}")
     return placed
 
 
-def set_intro(store: Store, period: Period, markdown: str) -> None:
+def set_intro(store: Store, period: Period, markdown: str, actor: str = CLI) -> None:
     _editable(store, period)
     bad = [h for h in intro_links(markdown) if not h.startswith("https://")]
     if bad:
         raise EditError(f"links in the note must be absolute https:// addresses: {bad[0]!r}")
-    store.issues.set_notes(period, intro=markdown.strip())
+    with store.transaction():
+        store.issues.set_notes(period, intro=markdown.strip())
+        store.audit.record(period, actor, "wrote the intro note" if markdown.strip()
+                           else "cleared the intro note")
 
 
-def set_subject(store: Store, cfg: Config, period: Period, subject: str) -> None:
+def set_subject(store: Store, cfg: Config, period: Period, subject: str,
+                actor: str = CLI) -> None:
     _editable(store, period)
     problem = subject_problem(subject)
     if problem:
         raise EditError(f"subject: {problem}")
-    store.issues.set_notes(period, subject=subject.strip())
+    with store.transaction():
+        store.issues.set_notes(period, subject=subject.strip())
+        store.audit.record(period, actor, "set the subject" if subject.strip()
+                           else "cleared the subject", subject.strip())
 
 
 # --- approval ---------------------------------------------------------------------------
@@ -111,15 +133,38 @@ def content_hash(issue: Issue) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def approve(store: Store, cfg: Config, period: Period, by: str) -> tuple[Issue, str]:
+def approve(store: Store, cfg: Config, period: Period, by: str,
+            seen: str | None = None) -> tuple[Issue, str]:
+    """Record that `by` approved the issue as it stands (everything collected so far).
+    `seen` is the content hash the approver was shown: if the issue changed since (another
+    editor, a collect), nothing is recorded and they are asked to look again."""
     if not by.strip():
         raise UsageError("approve needs --by NAME: who approved this issue")
-    issue = draft(store, cfg, period).issue
-    if issue.count == 0:
-        raise EditError(f"the {period} issue has no summaries; there is nothing to approve")
-    digest = content_hash(issue)
-    store.issues.approve(period, digest, by.strip())
+    _editable(store, period)
+    with store.transaction():
+        issue = draft(store, cfg, period, hold_late=False).issue
+        if issue.count == 0:
+            raise EditError(f"the {period} issue has no summaries; there is nothing to "
+                            "approve")
+        digest = content_hash(issue)
+        if seen is not None and seen != digest:
+            raise Stale(f"the {period} issue changed since you loaded it (another editor's "
+                        "change, or newly collected summaries); look at it again, then approve")
+        store.issues.approve(period, digest, by.strip())
+        store.audit.record(period, by.strip(), "approved", f"content {digest[:12]}, "
+                           f"{issue.count} summaries")
     return issue, digest
+
+
+def withdraw(store: Store, period: Period, by: str) -> None:
+    """Take an approval back: the issue will not go out until approved again."""
+    _editable(store, period)
+    with store.transaction():
+        found = store.issues.approval(period)
+        if found is None or not found.content_hash:
+            raise EditError(f"the {period} issue is not approved; there is nothing to withdraw")
+        store.issues.approve(period, "", by)  # an approval of nothing
+        store.audit.record(period, by, "withdrew the approval")
 
 
 class ApprovalState(StrEnum):
@@ -154,6 +199,8 @@ class Standing:
             return "Sent: the issue went out and can no longer change."
         if a is None:
             return "Not approved yet."
+        if not a.content_hash:
+            return f"Not approved: {a.by} withdrew the approval at {_when(a)}."
         if self.state is ApprovalState.APPROVED:
             return f"Approved by {a.by} at {_when(a)}."
         return f"Changed since {a.by} approved it at {_when(a)}: approve it again before sending."
@@ -163,8 +210,8 @@ def standing(store: Store, d: Draft) -> Standing:
     found = store.issues.approval(d.issue.period)
     if d.frozen:
         return Standing(ApprovalState.SENT, found)
-    if found is None:
-        return Standing(ApprovalState.NONE, None)
+    if found is None or not found.content_hash:  # never approved, or withdrawn
+        return Standing(ApprovalState.NONE, found)
     same = found.content_hash == content_hash(d.issue)
     return Standing(ApprovalState.APPROVED if same else ApprovalState.CHANGED, found)
 
@@ -177,7 +224,7 @@ def check(store: Store, d: Draft, require: bool) -> None:
     period = d.issue.period
     again = f"check `msdigest preview --period {period}` and run `msdigest approve " \
             f"--period {period} --by NAME`"
-    if s.approval is None:
+    if s.approval is None or not s.approval.content_hash:
         raise NotApproved(f"the {period} issue has not been approved; {again}")
     raise NotApproved(f"the {period} issue changed after {s.approval.by} approved it on "
                       f"{_when(s.approval)}; {again} again")

@@ -50,6 +50,10 @@ class EditError(MsdigestError):
     note); the message says why and what to do."""
 
 
+class Stale(MsdigestError):
+    """A change made against a view of the issue that is out of date: look again."""
+
+
 class Refused(MsdigestError):
     """The issue may not go out or change as asked (not approved, or already sent)."""
 

@@ -8,6 +8,7 @@ frozen at its first real send, and read back from the freeze from then on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from .compose import Placed, build, item, place
 from .config import Config
@@ -27,6 +28,8 @@ class Draft:
     chosen: tuple[Placed, ...] = ()
     excluded: tuple[Placed, ...] = ()
     frozen: bool = False
+    held: tuple[Placed, ...] = ()  # collected after the approval: for the next issue
+    cutoff: datetime | None = None  # when summaries stopped joining this issue
 
     @property
     def issue(self) -> Issue:
@@ -44,8 +47,10 @@ def candidates(store: Store, cfg: Config, period: Period) -> list[Placed]:
     return place(cfg, summaries, store.issues.edits(period))
 
 
-def draft(store: Store, cfg: Config, period: Period) -> Draft:
-    """The issue as subscribers would get it now: frozen if it went out, else fresh."""
+def draft(store: Store, cfg: Config, period: Period, hold_late: bool = True) -> Draft:
+    """The issue as subscribers would get it now: frozen if it went out, else fresh.
+    With [digest] late_summaries = "next_issue", what was collected after the approval
+    is held for the next issue (`hold_late=False`: what a new approval would cover)."""
     frozen = store.issues.frozen(period)
     if frozen is not None:
         if frozen.edition is None:  # frozen by msdigest 0.1: rebuild once, keep from now on
@@ -60,11 +65,20 @@ def draft(store: Store, cfg: Config, period: Period) -> Draft:
             return Draft(edition, frozen=True)
         return Draft(frozen.edition, frozen=True)
     placed = candidates(store, cfg, period)
-    chosen = tuple(p for p in placed if not p.excluded)
+    approval = store.issues.approval(period)
+    cutoff = None
+    if hold_late and cfg.digest.late_summaries == "next_issue" and approval and \
+            approval.content_hash:
+        cutoff = approval.at  # what was collected since waits for the next issue
+    late = tuple(p for p in placed if cutoff and p.summary.first_seen
+                 and p.summary.first_seen > cutoff)
+    chosen = tuple(p for p in placed if not p.excluded and p not in late)
     notes = store.issues.notes(period)
     issue = build(cfg, period, (item(p, cfg.digest.teaser_chars) for p in chosen),
                   notes.intro, notes.subject)
-    return Draft(Edition(issue, look(cfg)), chosen, tuple(p for p in placed if p.excluded))
+    return Draft(Edition(issue, look(cfg)), chosen,
+                 tuple(p for p in placed if p.excluded and p not in late), held=late,
+                 cutoff=cutoff)
 
 
 def for_sending(store: Store, cfg: Config, period: Period) -> Draft:
@@ -78,7 +92,7 @@ def for_sending(store: Store, cfg: Config, period: Period) -> Draft:
 def freeze(store: Store, d: Draft) -> Edition:
     """Fix the content before the first message goes out; returns what was frozen (another
     process's freeze if it came first)."""
-    if d.frozen or store.issues.freeze(d.edition):
+    if d.frozen or store.issues.freeze(d.edition, d.cutoff):
         return d.edition
     frozen = store.issues.frozen(d.edition.period)
     assert frozen is not None and frozen.edition is not None

@@ -145,3 +145,29 @@ class Frozen:
     frozen_at: datetime
     members: tuple[Member, ...]
     edition: Edition | None  # None: frozen by msdigest 0.1, which kept only the members
+
+
+@dataclass(frozen=True)
+class Editor:
+    email: str
+    name: str
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    token_hash: str
+    email: str
+    name: str
+    csrf: str
+    created_at: datetime
+    seen_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    detail: str

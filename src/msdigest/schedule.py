@@ -22,11 +22,10 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import config as config_mod
+from . import timeline
 from .collect import collect, limits_of
 from .config import Config
 from .cron import cron_trigger
-from .delivery.send import send
-from .errors import MsdigestError, Refused
 from .period import Period
 from .signals import stop_on_signals
 from .store import Store
@@ -50,6 +49,8 @@ def job_specs(cfg: Config) -> tuple[JobSpec, ...]:
 
 
 def collect_job(config_path: str | None) -> str:
+    """Collect, then whatever is due (timeline.tick): a send that waited for approval,
+    the editors' review mail and reminder, a give-up."""
     cfg = config_mod.load(config_path)
     with Store.open(cfg.store_path) as store:
         run = store.runs.start("collect")
@@ -60,37 +61,27 @@ def collect_job(config_path: str | None) -> str:
                            for r in reports)
         store.runs.finish(run, "partial" if failed else "ok", detail)
         log.info("collect: %s", detail)
+        for outcome in timeline.tick(store, cfg, datetime.now(cfg.tz), cfg.secret):
+            record(store, outcome)
         return detail
 
 
 def send_job(config_path: str | None, period: str | None = None) -> str:
-    """Compose and send the month just ended (in the configured time zone)."""
+    """The send time: the month just ended (in the configured time zone) goes out if
+    approved; if not, the collects after this try again (timeline.tick)."""
     cfg = config_mod.load(config_path)
-    month = Period.parse(period) if period else Period.of(datetime.now(cfg.tz).date()).previous()
-    secret = cfg.secret
+    month = Period.parse(period) if period else timeline.period_at(datetime.now(cfg.tz), cfg)
     with Store.open(cfg.store_path) as store:
-        run = store.runs.start(f"send {month}")
-        if secret is None:
-            detail = f"{config_mod.ENV_SECRET} is not set; cannot sign unsubscribe links"
-            store.runs.finish(run, "error", detail)
-            log.error("send %s: %s", month, detail)
-            return detail
-        try:
-            report = send(store, cfg, month, secret)
-        except Refused as exc:  # not approved, or another send of it is running
-            store.runs.finish(run, "refused", str(exc))
-            log.error("send %s refused: %s", month, exc)
-            return str(exc)
-        except MsdigestError as exc:
-            store.runs.finish(run, "error", str(exc))
-            log.error("send %s: %s", month, exc)
-            return str(exc)
-        detail = (f"{report.sent} sent, {report.already} already sent, {report.skipped} "
-                  f"skipped, {report.failed} failed, {report.deferred} deferred"
-                  + (f"; stopped: {report.stopped}" if report.stopped else ""))
-        store.runs.finish(run, "ok" if report.complete else "partial", detail)
-        log.info("send %s: %s", month, detail)
-        return detail
+        return record(store, timeline.send_now(store, cfg, month, cfg.secret))
+
+
+def record(store: Store, outcome: timeline.Outcome) -> str:
+    """A run in the store (what `status` lists), and its line in the log."""
+    run = store.runs.start(outcome.job)
+    store.runs.finish(run, outcome.outcome, outcome.detail)
+    level = logging.INFO if outcome.outcome in ("ok", "partial") else logging.ERROR
+    log.log(level, "%s %s: %s", outcome.job, outcome.outcome, outcome.detail)
+    return outcome.detail
 
 
 def scheduler(cfg: Config) -> BackgroundScheduler:

@@ -24,8 +24,8 @@ from ..store import Store
 from ..subscribers import import_file
 from ..themes import explain
 from ..unsubscribe import Signer, ephemeral_secret
-from ..web import desk, links
-from ..web.http import is_loopback, serve
+from ..web import app, desk
+from ..web.http import is_loopback
 from .output import (
     BarProgress,
     console,
@@ -204,7 +204,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
     secret = required_secret(cfg, "it must be the key the emails were signed with")
     try:
-        httpd = links.server(cfg, secret, args.host, args.port)
+        httpd = app.server(cfg, secret, args.host, args.port)
     except OSError as exc:
         raise MsdigestError(f"cannot serve on {args.host}:{args.port}: "
                             f"{exc.strerror or exc}") from None
@@ -214,9 +214,10 @@ def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
                  "internet through a reverse proxy (TLS, timeouts, body and connection "
                  "limits): see \"Putting the link pages online\" in the README")
         say(f"serving unsubscribe and preference pages on http://{args.host}:"
-            f"{httpd.server_port}/ (put it behind {cfg.unsubscribe.base_url})")
+            f"{httpd.server_port}/ (put it behind {cfg.unsubscribe.base_url}), the editor's "
+            f"desk under /desk/ and /healthz")
 
-    serve(httpd, started)
+    httpd.serve(started)
     return Exit.OK
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from .. import editorial
+from .. import accounts, editorial
 from ..config import Config
 from ..delivery.send import send_test
 from ..editorial import standing
@@ -14,7 +15,7 @@ from ..issue import Draft, draft
 from ..period import Period
 from ..store import Store
 from .commands import secret_or_throwaway
-from .output import say
+from .output import say, table
 
 
 def _read_note(args: argparse.Namespace) -> str:
@@ -81,6 +82,11 @@ def show_issue(store: Store, d: Draft) -> None:
 
 def cmd_approve(cfg: Config, args: argparse.Namespace) -> int:
     with Store.open(cfg.store_path) as store:
+        if args.withdraw:
+            editorial.withdraw(store, args.period, args.by)
+            say(f"withdrew the approval of the {args.period} issue ({args.by}); it will not "
+                "go out until it is approved again")
+            return Exit.OK
         issue, digest = editorial.approve(store, cfg, args.period, args.by)
     say(f"approved the {args.period} issue ({issue.count} summaries, content "
         f"{digest[:12]}) by {args.by}: {issue.subject}")
@@ -95,3 +101,28 @@ def cmd_send_test(cfg: Config, args: argparse.Namespace) -> int:
         say(f"{address}: {outcome}")
     say("test messages are marked [TEST] and not recorded in the delivery ledger")
     return Exit.OK if all(o == "sent" for _, o in results) else Exit.PARTIAL
+
+
+def cmd_editors(cfg: Config, args: argparse.Namespace) -> int:
+    """Who may sign in to the desk (`msdigest web`, /desk/)."""
+    with Store.open(cfg.store_path, readonly=args.action == "list") as store:
+        if args.action == "list":
+            found = store.editors.all()
+            table(None, ("email", "name", "since"), (
+                (e.email, e.name, f"{e.created_at:%Y-%m-%d}") for e in found))
+            if not found:
+                say("no editors yet: `msdigest editors add EMAIL --password-stdin`")
+            return Exit.OK
+        if args.action == "remove":
+            accounts.remove(store, args.email)
+            say(f"removed {args.email}: their sessions are ended too")
+            return Exit.OK
+        if not args.password_stdin:
+            raise UsageError("editors add needs --password-stdin: the password is read from "
+                             "standard input (never from the command line, where `ps` and "
+                             "the shell history would show it)")
+        password = sys.stdin.readline().rstrip("\r\n")
+        editor = accounts.add(store, args.email, args.name or "", password)
+    say(f"added {editor.email} ({editor.name}): they sign in at "
+        f"{cfg.unsubscribe.base_url}/desk/")
+    return Exit.OK

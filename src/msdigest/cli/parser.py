@@ -141,6 +141,21 @@ def parser() -> argparse.ArgumentParser:
     ap = with_period(add("approve", "record that NAME approved the issue as it stands now",
                          editing.cmd_approve))
     ap.add_argument("--by", required=True, metavar="NAME", help="who approves")
+    ap.add_argument("--withdraw", action="store_true",
+                    help="take the approval back: the issue will not go out until approved "
+                         "again")
+
+    ed = add("editors", "the editors who may sign in to the desk (`msdigest web`, /desk/)",
+             editing.cmd_editors)
+    esub = ed.add_subparsers(dest="action", required=True)
+    eadd = esub.add_parser("add", help="give an editor an account")
+    eadd.add_argument("email")
+    eadd.add_argument("--name", help="how the desk and the audit log name them")
+    eadd.add_argument("--password-stdin", action="store_true",
+                      help="read the password from standard input (required)")
+    esub.add_parser("list", help="the editors' accounts")
+    erm = esub.add_parser("remove", help="remove an account and end its sessions")
+    erm.add_argument("email")
 
     sd = with_period(add("send", "send an issue to every active subscriber who has not had it",
                          commands.cmd_send))

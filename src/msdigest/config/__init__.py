@@ -37,6 +37,7 @@ from .sections import (
     Smtp,
     Store,
     Unsubscribe,
+    Web,
 )
 
 __all__ = ["EMBEDDED", "ENV_CONFIG", "ENV_PASSWORD", "ENV_SECRET", "Collect", "Config",
@@ -57,6 +58,7 @@ class Config:
     feeds: tuple[Feed, ...]
     smtp: Smtp
     unsubscribe: Unsubscribe
+    web: Web
     digest: Digest
     schedule: Schedule
     themes: tuple[Theme, ...]

@@ -114,6 +114,9 @@ class Digest:
     caveats: tuple[str, ...]
     archive_url: str = field(metadata=checks(https))
     require_approval: bool
+    # summaries collected after the issue was approved: held for the next issue, or in
+    # this one (which then needs approving again)
+    late_summaries: str = field(metadata=checks(one_of("next_issue", "reapprove")))
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class Schedule:
     send: str
     timezone: str = field(metadata=checks(time_zone))
     grace_hours: float = field(metadata=checks(at_least(0)))
+    review_days: float = field(metadata=checks(at_least(0)))  # draft mailed to editors
+    give_up_days: float = field(metadata=checks(at_least(0)))  # then editors are told
 
     @property
     def tz(self) -> ZoneInfo:
@@ -129,7 +134,14 @@ class Schedule:
 
 
 # [table] -> its dataclass; [site] is the model's Site, whose `sender` is the key `from`
+@dataclass(frozen=True)
+class Web:
+    idle_minutes: float = field(metadata=checks(at_least(1)))  # a desk session ends after
+    trusted_proxy: str  # the reverse proxy's address, whose X-Forwarded-Proto counts
+
+
 SECTIONS: dict[str, type] = {"site": Site, "store": Store, "collect": Collect, "smtp": Smtp,
+                             "web": Web,
                              "unsubscribe": Unsubscribe, "digest": Digest, "schedule": Schedule}
 RENAMED = {("site", "from"): "sender"}
 SITE_CHECKS: dict[str, tuple[Check, ...]] = {"url": (https,)}

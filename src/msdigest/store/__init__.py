@@ -15,8 +15,10 @@ from pathlib import Path
 
 from ..clock import Clock, system_clock
 from ..errors import StoreError
+from .audit import Audit
 from .content import Content
 from .db import Database
+from .editors import Editors
 from .errors import describe
 from .issues import Issues
 from .ledger import Ledger
@@ -56,6 +58,8 @@ class Store:
         self.issues = Issues(db)
         self.ledger = Ledger(db)
         self.runs = Runs(db)
+        self.editors = Editors(db)
+        self.audit = Audit(db)
 
     @classmethod
     def open(cls, path: Path | str, clock: Clock = system_clock,

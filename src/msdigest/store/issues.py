@@ -6,7 +6,7 @@ import json
 import sqlite3
 from datetime import datetime
 
-from ..clock import from_iso
+from ..clock import from_iso, iso
 from ..errors import StoreError
 from ..model import Edition
 from ..period import Period
@@ -60,17 +60,20 @@ class Issues(Repository):
 
     # --- frozen issues -------------------------------------------------------------------
 
-    def freeze(self, edition: Edition) -> bool:
-        """Fix an issue's content before its first message goes out. False if it was
-        frozen already (by this process or another): the first freeze wins."""
+    def freeze(self, edition: Edition, cutoff: datetime | None = None) -> bool:
+        """Fix an issue's content before its first message goes out; summaries first seen
+        after `cutoff` (default: now) belong to the next issue. False if it was frozen
+        already (by this process or another): the first freeze wins."""
         issue = edition.issue
         period = issue.period
+        stamp = self.db.stamp()
         with self.db.transaction():
             cur = self.db.execute(
-                "INSERT INTO issues (period, frozen_at, subject, edition) VALUES (?,?,?,?) "
-                "ON CONFLICT(period) DO NOTHING",
-                (str(period), self.db.stamp(), issue.subject,
-                 json.dumps(edition.to_json(), ensure_ascii=False)))
+                "INSERT INTO issues (period, frozen_at, subject, edition, cutoff) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(period) DO NOTHING",
+                (str(period), stamp, issue.subject,
+                 json.dumps(edition.to_json(), ensure_ascii=False),
+                 iso(cutoff) if cutoff else stamp))
             if cur.rowcount == 0:
                 return False
             self.db.executemany("INSERT INTO issue_items VALUES (?,?,?,?,?)",
@@ -108,9 +111,9 @@ class Issues(Repository):
 
     def previous_frozen_at(self, period: Period) -> datetime | None:
         row: sqlite3.Row | None = self.db.one(
-            "SELECT frozen_at FROM issues WHERE period < ? ORDER BY period DESC LIMIT 1",
-            (str(period),))
-        return from_iso(row["frozen_at"]) if row else None
+            "SELECT COALESCE(cutoff, frozen_at) AS t FROM issues WHERE period < ? "
+            "ORDER BY period DESC LIMIT 1", (str(period),))
+        return from_iso(row["t"]) if row else None
 
     def frozen_periods(self) -> list[Period]:
         return [Period.parse(r["period"])

@@ -117,7 +117,47 @@ UPDATE deliveries SET permanent = 1 WHERE state = 'failed' AND reason LIKE '5%';
 CREATE INDEX IF NOT EXISTS deliveries_email ON deliveries(email) WHERE permanent = 1;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# 3: editors' accounts and sessions for the desk, sign-in failures (to slow guessing
+#    down), an audit log per issue, notices sent to editors once, and each frozen issue's
+#    cutoff: summaries first seen after it belong to the next issue.
+V3 = """
+CREATE TABLE IF NOT EXISTS editors (
+    email TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    password TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    email TEXT NOT NULL REFERENCES editors(email) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    seen_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signin_failures (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    period TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_period ON audit(period, id);
+CREATE TABLE IF NOT EXISTS notices (
+    period TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (period, kind)
+);
+ALTER TABLE issues ADD COLUMN cutoff TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 VERSION = len(MIGRATIONS)
 
 

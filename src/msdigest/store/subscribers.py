@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime
 
+from ..clock import iso
 from ..model import Subscriber, SubscriberStatus
 from ..records import Change, SubscriberRecord
 from .db import Repository
@@ -78,3 +80,9 @@ class Subscribers(Repository):
     def counts(self) -> dict[SubscriberStatus, int]:
         rows = self.db.all("SELECT status, count(*) n FROM subscribers GROUP BY status")
         return {SubscriberStatus(r["status"]): r["n"] for r in rows}
+
+    def left_since(self, since: datetime | None) -> int:
+        """How many unsubscribed or bounced since then (every one, without a date)."""
+        row = self.db.one("SELECT count(*) FROM subscribers WHERE status != 'active' AND "
+                          "changed_at > ?", (iso(since) if since else "",))
+        return int(row[0]) if row else 0

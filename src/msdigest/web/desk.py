@@ -11,7 +11,7 @@ from typing import Any
 from markupsafe import Markup
 
 from ..config import Config
-from ..editorial import ApprovalState, standing
+from ..editorial import ApprovalState, content_hash, standing
 from ..issue import draft
 from ..period import Period
 from ..preview import Contents, contents, warnings
@@ -19,8 +19,10 @@ from ..render import GMAIL_CLIP_BYTES
 from ..sanitize import intro_html
 from ..store import Store
 from ..templates import pages
+from ..themes import explain
 from ..unsubscribe import Signer
-from .http import Environ, StartResponse, ThreadingServer, bind, is_loopback, respond, serve
+from .http import Environ, StartResponse, is_loopback, respond
+from .server import Server
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,13 @@ def _cmd(*words: str) -> str:
     return " ".join(["msdigest", *(w if w.isupper() else shlex.quote(w) for w in words)])
 
 
-def desk_context(store: Store, cfg: Config, period: Period, signer: Signer
+def desk_context(store: Store, cfg: Config, period: Period, signer: Signer, base: str = "/"
                  ) -> tuple[Contents, dict[str, Any]]:
-    """Everything the desk page shows, composed from the store as it is now."""
+    """Everything the desk page shows, composed from the store as it is now; `base` is
+    where the issue's own pages (issue.html...) are served."""
     d = draft(store, cfg, period)
     issue, p = d.issue, str(period)
+    start, _ = period.bounds(cfg.tz)
     made = contents(d.edition, signer)
     titles = {t.id: t.title for t in cfg.themes}
     where = standing(store, d)
@@ -58,7 +62,9 @@ def desk_context(store: Store, cfg: Config, period: Period, signer: Signer
                 "id": item.id, "title": item.title, "link": item.link,
                 "date": item.published.astimezone(cfg.tz).strftime("%Y-%m-%d"),
                 "pinned": item.pinned, "moved": bool(marks and marks.moved),
-                "weak": bool(marks and marks.weak),
+                "weak": bool(marks and marks.weak), "theme": s.id,
+                "late": item.published < start,
+                "explain": explain(marks.summary, cfg.themes) if marks else "",
                 "commands": [] if frozen else [
                     _cmd("issue", "exclude", "--period", p, item.id),
                     _cmd("issue", "unpin" if item.pinned else "pin", "--period", p, item.id),
@@ -99,6 +105,19 @@ def desk_context(store: Store, cfg: Config, period: Period, signer: Signer
         "send_test": _cmd("send-test", "--period", p, "--to", "ADDR"),
         "show": _cmd("issue", "show", "--period", p),
         "text": made.text,
+        "base": base,
+        # the signed-in desk (web/editing.py) fills these in
+        "interactive": False, "csrf": "", "editor": None, "desk_root": "", "here": base,
+        "intro_text": "", "intro_preview": None, "flash": "", "error": "",
+        "themes": cfg.themes,
+        "late": [i for s in sections for i in s["items"] if i["late"]],
+        "held": [{"id": c.summary.id, "title": c.summary.title, "theme": titles[c.theme]}
+                 for c in d.held],
+        "audit": store.audit.entries(period),
+        # what an approval now would cover (held summaries included): the desk's form
+        # sends it back, so an approval of a page that has since changed is refused
+        "content_hash": content_hash(draft(store, cfg, period, hold_late=False).issue)
+        if not frozen else "",
     }
     return made, context
 
@@ -146,19 +165,19 @@ class DeskApp:
 
 
 def server(cfg: Config, period: Period, secret: bytes, host: str = "127.0.0.1",
-           port: int = 8125) -> ThreadingServer:
+           port: int = 8125) -> Server:
     """A bound server, not yet serving."""
-    return bind(DeskApp(cfg, period, secret), host, port)
+    return Server(DeskApp(cfg, period, secret), host, port)
 
 
 def serve_desk(cfg: Config, period: Period, secret: bytes, host: str = "127.0.0.1",
                port: int = 8125, announce: Callable[[str], Any] = print,
-               ready: Callable[[ThreadingServer], Any] | None = None) -> None:
+               ready: Callable[[Server], Any] | None = None) -> None:
     """Serve the editor's desk until SIGINT/SIGTERM (or until `server.shutdown()`, which
     `ready` may call from another thread: it is given the server once it listens)."""
     httpd = server(cfg, period, secret, host, port)
 
-    def started(srv: ThreadingServer) -> None:
+    def started(srv: Server) -> None:
         announce(f"editor's desk for the {period} issue: {srv.url}")
         announce("reload the page after `msdigest issue ...` changes; Ctrl-C or SIGTERM stops")
         if not is_loopback(host):
@@ -167,5 +186,5 @@ def serve_desk(cfg: Config, period: Period, secret: bytes, host: str = "127.0.0.
         if ready is not None:
             ready(srv)
 
-    serve(httpd, started)
+    httpd.serve(started)
     announce("editor's desk stopped")

@@ -17,16 +17,8 @@ from ..model import SubscriberStatus
 from ..store import Store
 from ..templates import pages
 from ..unsubscribe import make_token, read_token
-from .http import (
-    PAGE_CSP,
-    BadRequest,
-    Environ,
-    StartResponse,
-    ThreadingServer,
-    bind,
-    read_body,
-    respond,
-)
+from .http import PAGE_CSP, BadRequest, Environ, StartResponse, read_body, respond
+from .server import Limits, Server
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +111,6 @@ class LinkPages:
                          text=f"{email} is not on the list.")
 
 
-def server(cfg: Config, secret: bytes, host: str = "127.0.0.1",
-           port: int = 8080) -> ThreadingServer:
-    return bind(LinkPages(cfg, secret), host, port)
+def server(cfg: Config, secret: bytes, host: str = "127.0.0.1", port: int = 8080,
+           limits: Limits | None = None) -> Server:
+    return Server(LinkPages(cfg, secret), host, port, limits)

@@ -18,6 +18,8 @@ from .period import Period
 from .store import Store
 
 log = logging.getLogger(__name__)
+# one line per header up to RFC 5322's 998: the folder would break "[Site] ..." oddly
+POLICY = SMTP.clone(max_line_length=998)
 
 
 def desk_link(cfg: Config, period: Period) -> str:
@@ -36,7 +38,7 @@ def notify(store: Store, cfg: Config, period: Period, kind: str, subject: str,
     try:
         transport.open()
         for editor in editors:
-            msg = EmailMessage(policy=SMTP)
+            msg = EmailMessage(policy=POLICY)
             msg["From"] = cfg.site.sender
             msg["To"] = editor.email
             msg["Subject"] = f"[{cfg.site.name}] {subject}"

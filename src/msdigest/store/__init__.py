@@ -29,24 +29,24 @@ from .subscribers import Subscribers
 __all__ = ["Store"]
 
 
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+def _connect(path: Path, readonly: bool, busy: float) -> sqlite3.Connection:
     if readonly:
         if not path.is_file():
             raise StoreError(f"{path}: there is no store here yet; `msdigest collect` "
                              "creates it (or check [store] path)")
         uri = path.resolve().as_uri()
         try:
-            connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30,
+            connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=busy,
                                          isolation_level=None, check_same_thread=False)
             connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return connection
         except sqlite3.OperationalError:  # a WAL store on a read-only file system
-            return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30,
+            return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=busy,
                                    isolation_level=None, check_same_thread=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():  # every address and name is in here: private from the start
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    return sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    return sqlite3.connect(path, timeout=busy, isolation_level=None, check_same_thread=False)
 
 
 class Store:
@@ -63,13 +63,14 @@ class Store:
 
     @classmethod
     def open(cls, path: Path | str, clock: Clock = system_clock,
-             readonly: bool = False) -> Store:
+             readonly: bool = False, busy: float = 30) -> Store:
         """Open (creating it, private, if needed) and migrate the store file. `readonly`
         opens without writing anything, for commands that only read: they then work on a
-        read-only file or file system too."""
+        read-only file or file system too. `busy`: seconds to wait for another process's
+        write to finish before giving up ("database is locked")."""
         path = Path(path)
         try:
-            connection = _connect(path, readonly)
+            connection = _connect(path, readonly, busy)
         except sqlite3.Error as exc:
             raise StoreError(describe(exc, path)) from None
         except OSError as exc:

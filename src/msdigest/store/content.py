@@ -82,6 +82,12 @@ class Content(Repository):
              "late": iso(late_since) if late_since else None})
         return [_summary(r) for r in rows]
 
+    def months(self, since: datetime) -> list[str]:
+        """The YYYY-MM of every summary published since then (UTC months)."""
+        rows = self.db.all("SELECT DISTINCT substr(published, 1, 7) AS m FROM summaries "
+                           "WHERE published >= ? ORDER BY m", (iso(since),))
+        return [r["m"] for r in rows]
+
     def count(self) -> int:
         row = self.db.one("SELECT count(*) FROM summaries")
         return int(row[0]) if row else 0

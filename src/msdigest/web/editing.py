@@ -23,7 +23,7 @@ from .. import accounts, editorial
 from ..clock import Clock, system_clock
 from ..config import Config
 from ..delivery.send import send_test
-from ..errors import EditError, IssueFrozen, MsdigestError, PeriodError, Stale
+from ..errors import EditError, IssueFrozen, MsdigestError, PeriodError, Stale, StoreError
 from ..period import Period
 from ..records import SessionRecord
 from ..sanitize import intro_html
@@ -68,6 +68,7 @@ class EditorsDesk:
         self.clock = clock
         self.send = send
         self.idle = timedelta(minutes=cfg.web.idle_minutes)
+        self.busy = 5.0  # seconds a page waits for a send's write before saying "busy"
 
     def __call__(self, environ: Environ, start: StartResponse, root: str) -> Iterable[bytes]:
         try:
@@ -76,9 +77,9 @@ class EditorsDesk:
             status, text = exc.args
             return respond(start, status, "text/plain", f"{text}\n")
         try:
-            with Store.open(self.cfg.store_path) as store:
+            with Store.open(self.cfg.store_path, busy=self.busy) as store:
                 body = self.route(request, start, store, root)
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, StoreError) as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             body = respond(start, "503 Service Unavailable", "text/plain",

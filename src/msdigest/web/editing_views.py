@@ -3,7 +3,7 @@ hand, with where each stands."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..config import Config
@@ -16,7 +16,8 @@ from ..store import Store
 
 def issues_view(store: Store, cfg: Config, now: datetime) -> list[dict[str, Any]]:
     this = Period.of(now.astimezone(cfg.tz).date())
-    periods = sorted({*store.audit.periods(), this, this.previous()}, reverse=True)
+    recent = {Period.parse(m) for m in store.content.months(now - timedelta(days=186))}
+    periods = sorted({*store.audit.periods(), *recent, this, this.previous()}, reverse=True)
     shown = []
     for period in periods:
         d = draft(store, cfg, period)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import create_server
 
 from ..signals import stop_on_signals
@@ -33,6 +35,18 @@ class Limits:
     trusted_proxy: str = ""  # a reverse proxy's address whose X-Forwarded-Proto is believed
 
 
+class _Parser(HTTPRequestParser):
+    def parse_header(self, header_plus: bytes) -> None:
+        try:
+            super().parse_header(header_plus)
+        except ValueError:  # int() of a Content-Length of more than 4,300 digits
+            raise ParsingError("Content-Length is invalid") from None
+
+
+class _Channel(HTTPChannel):
+    parser_class = _Parser
+
+
 class Server:
     def __init__(self, app: WsgiApp, host: str, port: int, limits: Limits | None = None
                  ) -> None:
@@ -45,10 +59,15 @@ class Server:
         self.waitress: Any = create_server(
             app, listen=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
             threads=limits.threads, channel_timeout=limits.channel_timeout,
+            cleanup_interval=1,  # idle connections are looked for every second, not every 30
             connection_limit=limits.connection_limit,
-            max_request_body_size=limits.max_body,
+            max_request_body_size=limits.max_body + 1,  # waitress refuses at, not beyond
             max_request_header_size=limits.max_header, ident="msdigest",
             clear_untrusted_proxy_headers=True, expose_tracebacks=False, **proxy)
+        # waitress counts its own listening socket and trigger among the connections
+        waitress: Any = self.waitress
+        waitress.adj.connection_limit = limits.connection_limit + len(waitress._map)
+        waitress.channel_class = _Channel
         self.host = host
         self.stopping = threading.Event()
         self.started = threading.Event()
@@ -82,7 +101,7 @@ class Server:
     def _close(self) -> None:
         for channel in list(self.waitress._map.values()):
             with contextlib.suppress(OSError):
-                channel.handle_close()
+                channel.close()  # close, not handle_close: no "unhandled close" warning
         self.waitress.task_dispatcher.shutdown()
         self.stopped.set()
 
@@ -97,3 +116,5 @@ class Server:
 
     def server_close(self) -> None:
         self.stopping.set()
+        if not self.started.is_set():  # never served: let go of the listening socket
+            self._close()

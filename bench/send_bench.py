@@ -61,7 +61,8 @@ def setup(n: int, port: int, concurrency: int, max_per_second: float, folder: Pa
     stamp = "2026-01-01T00:00:00+00:00"
     with store.transaction():
         store.db.executemany(
-            "INSERT INTO subscribers VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO subscribers (email, name, themes, status, source, created_at, "
+            "changed_at) VALUES (?,?,?,?,?,?,?)",
             ((f"reader{i:07d}@example.org", f"Reader {i}", choice(), "active", "bench",
               stamp, stamp) for i in range(n)))
     editorial.approve(store, cfg, Period.parse(PERIOD), "bench")

@@ -123,9 +123,22 @@ class Change(StrEnum):
 
 @dataclass(frozen=True)
 class SubscriberRecord:
-    """A subscriber and what last set their record (import, link, bounce, test)."""
+    """A subscriber, what last set their record, and how they came to be on the list."""
 
     subscriber: Subscriber
+    source: str  # what last changed the record: import, form, link, bounce, editor...
+    joined_via: str = "import"  # form, import, editor
+    joined_at: datetime | None = None
+    consent_version: str = ""  # the consent text they agreed to ("" = before forms)
+    confirmed_at: datetime | None = None  # double opt-in
+    changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SubscriberEvent:
+    at: datetime
+    event: str  # joined, confirmed, status, themes
+    detail: str
     source: str
 
 
@@ -171,3 +184,14 @@ class AuditEntry:
     actor: str
     action: str
     detail: str
+
+
+@dataclass(frozen=True)
+class Signup:
+    """Someone who filled in the form and has not confirmed yet."""
+
+    email: str
+    name: str
+    themes: tuple[str, ...]
+    consent_version: str
+    requested_at: datetime

@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from .addresses import AddressError, normalize
 from .errors import CsvError, UsageError
 from .model import Subscriber, SubscriberStatus
-from .records import Change
+from .records import Change, SubscriberRecord
 from .store import Store
 
 COLUMNS = ("email", "name", "themes", "status")
@@ -39,6 +41,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     kept_unsubscribed: list[str] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)  # erased at their request: not added
     errors: list[RowError] = field(default_factory=list)
 
 
@@ -126,6 +129,9 @@ def import_file(store: Store, path: Path, theme_ids: tuple[str, ...]) -> ImportR
     counts = {Change.NEW: 0, Change.UPDATED: 0, Change.SAME: 0}
     with store.transaction():
         for sub in good:
+            if store.signups.suppressed(sub.email):
+                report.suppressed.append(sub.email)
+                continue
             source = SOURCE
             found = store.subscribers.record(sub.email)
             old = found.subscriber if found else None
@@ -138,3 +144,49 @@ def import_file(store: Store, path: Path, theme_ids: tuple[str, ...]) -> ImportR
     report.new, report.updated, report.unchanged = (
         counts[Change.NEW], counts[Change.UPDATED], counts[Change.SAME])
     return report
+
+
+# --- what is held about one subscriber, all of them, and erasure ---------------------------
+
+EXPORT_FIELDS = ("email", "name", "themes", "status", "joined_via", "joined_at",
+                 "consent_version", "consent_text", "confirmed_at", "last_change",
+                 "last_change_by", "history")
+
+
+def held(store: Store, record: SubscriberRecord) -> dict[str, str]:
+    """Everything held about one subscriber, as text (one export row, `show`)."""
+    sub = record.subscriber
+    events = store.subscribers.events(sub.email)
+    return {
+        "email": sub.email, "name": sub.name, "themes": ";".join(sub.themes) or "all",
+        "status": str(sub.status), "joined_via": record.joined_via,
+        "joined_at": _when(record.joined_at),
+        "consent_version": record.consent_version,
+        "consent_text": store.signups.consent_text(record.consent_version) or ""
+        if record.consent_version else "",
+        "confirmed_at": _when(record.confirmed_at), "last_change": _when(record.changed_at),
+        "last_change_by": record.source,
+        "history": " | ".join(f"{_when(e.at)} {e.event} ({e.source}): {e.detail}"
+                              for e in events),
+    }
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC" if at else ""
+
+
+def export(store: Store, statuses: tuple[SubscriberStatus, ...] | None = None
+           ) -> Iterator[dict[str, str]]:
+    for record in store.subscribers.records(statuses):
+        yield held(store, record)
+
+
+def remove(store: Store, email: str) -> None:
+    """Erase what is held about an address; keep only a one-way hash so a later import
+    does not add it back (a sign-up through the form, by them, still may)."""
+    address = normalize(email)
+    with store.transaction():
+        if not store.subscribers.erase(address) and not store.signups.get(address):
+            raise UsageError(f"{address} is not on the list (`msdigest subscribers list`)")
+        store.signups.done(address)
+        store.signups.suppress(address, "erased at their request")

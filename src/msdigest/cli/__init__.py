@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import sys
 from pathlib import Path
 
 from rich.logging import RichHandler
@@ -46,3 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.print("interrupted", markup=False)
         return Exit.INTERRUPTED
+    except BrokenPipeError:  # `msdigest subscribers export | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as Python's docs say
+        return Exit.OK

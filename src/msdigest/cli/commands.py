@@ -21,7 +21,6 @@ from ..issue import draft
 from ..records import DeliveryState
 from ..signals import stop_on_signals
 from ..store import Store
-from ..subscribers import import_file
 from ..themes import explain
 from ..unsubscribe import Signer, ephemeral_secret
 from ..web import app, desk
@@ -120,22 +119,6 @@ def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
     for w in files.warnings:
         say(f"warning: {w}")
     return Exit.OK
-
-
-def cmd_subscribers(cfg: Config, args: argparse.Namespace) -> int:
-    with Store.open(cfg.store_path, readonly=args.action == "list") as store:
-        if args.action == "list":
-            table(None, ("status", "count"), (
-                (str(status), str(n)) for status, n in sorted(store.subscribers.counts().items())))
-            return Exit.OK
-        report = import_file(store, Path(args.file), cfg.theme_ids)
-    say(f"{args.file}: {report.new} new, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {len(report.errors)} rejected")
-    for e in report.errors:
-        say(f"  {args.file}: {e}")
-    for email in report.kept_unsubscribed:
-        say(f"  kept unsubscribed: {email} opted out through their own link")
-    return Exit.PARTIAL if report.errors else Exit.OK
 
 
 def cmd_send(cfg: Config, args: argparse.Namespace) -> int:

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..errors import PeriodError
+from ..model import SubscriberStatus
 from ..period import Period
-from . import commands, demo, editing
+from . import commands, demo, editing, members
 
 EPILOG = """\
 exit codes:
@@ -97,13 +98,25 @@ def parser() -> argparse.ArgumentParser:
     pv.add_argument("--host", default="127.0.0.1", help="for --serve (default 127.0.0.1)")
     pv.add_argument("--port", type=port, default=8125, help="for --serve (default 8125)")
 
-    s = add("subscribers", "import subscribers from CSV, or count them",
-            commands.cmd_subscribers)
+    s = add("subscribers", "import, list, show, export and remove subscribers",
+            members.cmd_subscribers)
     ssub = s.add_subparsers(dest="action", required=True)
     imp = ssub.add_parser("import", help="add or update subscribers from a CSV file "
                           "(columns email,name,themes,status)")
     imp.add_argument("file", help="CSV file, UTF-8")
-    ssub.add_parser("list", help="count subscribers by status")
+    lst = ssub.add_parser("list", help="counts by status and by how they joined")
+    lst.add_argument("--unsubscribed-since", type=members.since, metavar="YYYY-MM-DD",
+                     help="also who unsubscribed, bounced or complained since then")
+    shw = ssub.add_parser("show", help="everything held about one subscriber: how and when "
+                          "they joined, the consent they gave, every change")
+    shw.add_argument("email")
+    exp = ssub.add_parser("export", help="everything held, one row per subscriber, on stdout")
+    exp.add_argument("--format", choices=("csv", "json"), default="csv")
+    exp.add_argument("--status", action="append", choices=[str(x) for x in SubscriberStatus],
+                     help="only these (repeatable; default: all)")
+    rem = ssub.add_parser("remove", help="erase a subscriber; a one-way hash keeps a later "
+                          "import from adding them back")
+    rem.add_argument("email")
 
     iss = add("issue", "an editor's changes to one issue: exclude, restore, move, pin, "
               "intro note, subject", editing.cmd_issue)

@@ -36,6 +36,7 @@ from .sections import (
     Schedule,
     Smtp,
     Store,
+    Subscribe,
     Unsubscribe,
     Web,
 )
@@ -59,6 +60,7 @@ class Config:
     smtp: Smtp
     unsubscribe: Unsubscribe
     web: Web
+    subscribe: Subscribe
     digest: Digest
     schedule: Schedule
     themes: tuple[Theme, ...]

@@ -135,13 +135,21 @@ class Schedule:
 
 # [table] -> its dataclass; [site] is the model's Site, whose `sender` is the key `from`
 @dataclass(frozen=True)
+class Subscribe:
+    consent_text: str = field(metadata=checks(lambda v: None if v.strip() else "required"))
+    confirm_hours: float = field(metadata=checks(at_least(1)))
+    per_address_hours: float = field(metadata=checks(at_least(0)))  # one mail per this long
+    per_ip_per_hour: int = field(metadata=checks(at_least(1)))
+
+
+@dataclass(frozen=True)
 class Web:
     idle_minutes: float = field(metadata=checks(at_least(1)))  # a desk session ends after
     trusted_proxy: str  # the reverse proxy's address, whose X-Forwarded-Proto counts
 
 
 SECTIONS: dict[str, type] = {"site": Site, "store": Store, "collect": Collect, "smtp": Smtp,
-                             "web": Web,
+                             "web": Web, "subscribe": Subscribe,
                              "unsubscribe": Unsubscribe, "digest": Digest, "schedule": Schedule}
 RENAMED = {("site", "from"): "sender"}
 SITE_CHECKS: dict[str, tuple[Check, ...]] = {"url": (https,)}

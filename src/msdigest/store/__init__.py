@@ -24,6 +24,7 @@ from .issues import Issues
 from .ledger import Ledger
 from .runs import Runs
 from .schema import VERSION, migrate, version
+from .signups import Signups
 from .subscribers import Subscribers
 
 __all__ = ["Store"]
@@ -60,6 +61,7 @@ class Store:
         self.runs = Runs(db)
         self.editors = Editors(db)
         self.audit = Audit(db)
+        self.signups = Signups(db)
 
     @classmethod
     def open(cls, path: Path | str, clock: Clock = system_clock,

@@ -157,7 +157,52 @@ CREATE TABLE IF NOT EXISTS notices (
 ALTER TABLE issues ADD COLUMN cutoff TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# 4: subscribers who join by themselves: how and when each joined, the consent they gave
+#    (every version of the consent text is kept), a trail of changes, pending sign-ups,
+#    a suppression list of one-way hashes for erased addresses, and rate limits.
+V4 = """
+ALTER TABLE subscribers ADD COLUMN joined_via TEXT NOT NULL DEFAULT 'import';
+ALTER TABLE subscribers ADD COLUMN consent_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE subscribers ADD COLUMN confirmed_at TEXT;
+UPDATE subscribers SET joined_via = CASE WHEN source IN ('import', 'link', 'bounce')
+                                         THEN 'import' ELSE source END;
+CREATE TABLE IF NOT EXISTS subscriber_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    email TEXT NOT NULL,
+    at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS subscriber_events_email ON subscriber_events(email, id);
+INSERT INTO subscriber_events (email, at, event, detail, source)
+    SELECT email, created_at, 'joined', 'before msdigest kept a history', joined_via
+    FROM subscribers;
+CREATE TABLE IF NOT EXISTS signups (
+    email TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    themes TEXT NOT NULL,
+    consent_version TEXT NOT NULL,
+    requested_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consents (
+    version TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    first_used TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS suppressed (
+    hash TEXT PRIMARY KEY,
+    since TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rate (
+    key TEXT PRIMARY KEY,
+    window_start TEXT NOT NULL,
+    count INTEGER NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 VERSION = len(MIGRATIONS)
 
 

@@ -18,6 +18,7 @@ from ..store import Store
 from ..store.schema import VERSION
 from .editing import EditorsDesk
 from .http import Environ, StartResponse, respond
+from .joining import Joining
 from .links import LinkPages
 from .server import Limits, Server
 
@@ -27,6 +28,7 @@ class WebApp:
         self.cfg = cfg
         self.links = LinkPages(cfg, secret)
         self.desk = EditorsDesk(cfg, secret)
+        self.joining = Joining(cfg, secret)
         self.prefix = urlsplit(cfg.unsubscribe.base_url).path.rstrip("/")
 
     def __call__(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
@@ -40,6 +42,8 @@ class WebApp:
                            extra=[("Location", f"{prefix}/desk/")])
         if inner.startswith("/desk/"):
             return self.desk(environ, start, f"{prefix}/desk/")
+        if inner in ("/subscribe", "/confirm"):
+            return self.joining(environ, start, inner[1:])
         return self.links(environ, start)
 
     def health(self, environ: Environ, start: StartResponse) -> list[bytes]:

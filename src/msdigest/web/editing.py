@@ -45,7 +45,8 @@ DONE = {"excluded": "Left out of the issue.", "restored": "Put back in the issue
         "pinned": "Pinned first in its theme.", "unpinned": "Unpinned.",
         "moved": "Moved to its new theme.", "intro": "The intro note is saved.",
         "subject": "The subject is saved.", "approved": "Approved: it will go out as it stands.",
-        "withdrawn": "Approval withdrawn: it will not go out until approved again."}
+        "withdrawn": "Approval withdrawn: it will not go out until approved again.",
+        "test-sent": "A test copy is on its way to {email}."}
 EDITS = {"exclude", "restore", "pin", "unpin", "move"}
 Send = Callable[..., list[tuple[str, str]]]
 
@@ -138,7 +139,7 @@ class EditorsDesk:
         if sub:
             return self.page(start, "404 Not Found", "Not a page of the desk.")
         return self.issue(start, store, editor, period, here, root,
-                          flash=DONE.get(request.arg("done"), ""))
+                          flash=DONE.get(request.arg("done"), "").format(email=editor.email))
 
     # --- signing in ------------------------------------------------------------------------
 
@@ -237,7 +238,7 @@ class EditorsDesk:
             (address, outcome), = self.send(store, cfg, period, self.secret, [editor.email])
             store.audit.record(period, actor, "sent a test", f"to {address}: {outcome}")
             if outcome == "sent":
-                raise _Shown(flash=f"A test copy is on its way to {address}.")
+                return "test-sent"
             raise _Shown(error=f"The test copy to {address} did not go: {outcome}")
         raise EditError("not something the desk does")
 
@@ -245,7 +246,8 @@ class EditorsDesk:
 
     def html(self, start: StartResponse, status: str, page: str,
              extra: list[tuple[str, str]] | None = None) -> list[bytes]:
-        return respond(start, status, "text/html", page, CSP, extra or [])
+        # same-origin: the desk's own forms then carry its Origin, which route() checks
+        return respond(start, status, "text/html", page, CSP, extra or [], "same-origin")
 
     def page(self, start: StartResponse, status: str, text: str) -> list[bytes]:
         return respond(start, status, "text/plain", text + "\n")

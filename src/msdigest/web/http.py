@@ -41,16 +41,18 @@ def read_body(environ: Environ, limit: int) -> bytes:
 
 
 def respond(start: StartResponse, status: str, kind: str, body: str | bytes,
-            csp: str = "default-src 'none'", extra: Iterable[tuple[str, str]] = ()
-            ) -> list[bytes]:
-    """One complete response: never cached, never sniffed, no referrer leaves the page."""
+            csp: str = "default-src 'none'", extra: Iterable[tuple[str, str]] = (),
+            referrer: str = "no-referrer") -> list[bytes]:
+    """One complete response: never cached, never sniffed, no referrer leaves the page
+    (`same-origin` for pages whose forms must carry their Origin back: under no-referrer
+    a browser sends "Origin: null")."""
     data = body.encode("utf-8") if isinstance(body, str) else body
     start(status, [("Content-Type", f"{kind}; charset=utf-8"),
                    ("Content-Length", str(len(data))),
                    ("Cache-Control", "no-store"),
                    ("Content-Security-Policy", csp),
                    ("X-Content-Type-Options", "nosniff"),
-                   ("Referrer-Policy", "no-referrer"),
+                   ("Referrer-Policy", referrer),
                    *extra])
     return [data]
 

@@ -13,7 +13,7 @@ from msdigest import config as config_mod
 from msdigest.collect import collect_feed
 from msdigest.model import Summary
 from msdigest.store import Store
-from msdigest.themes import classify, explain
+from msdigest.verdict import classify, explain
 
 from .conftest import REPO
 
@@ -53,17 +53,23 @@ def test_title_counts_more_and_ties_follow_theme_order() -> None:
     # One exercise term in the title (3) beats two therapy terms in the text (2).
     s = summary("Exercise after diagnosis", "A clinical trial of a drug.")
     assert classify(s, THEMES).theme == "exercise"
-    tie = summary("A study", "Gut bacteria and aerobic training.")
+    tie = summary("A study", "Gut bacteria and yoga.")
     assert classify(tie, THEMES).theme == "gut_microbiome"  # listed first
 
 
+def why(s: Summary) -> str:
+    return explain(s, classify(s, THEMES), THEMES, None, "learning is off")
+
+
 def test_explain_shows_the_terms_that_decided() -> None:
-    text = explain(summary("Aerobic exercise and gut bacteria", "Aerobic cycling."), THEMES)
-    assert "theme: exercise (Exercise and rehabilitation), score 7" in text
-    assert "'aerobic': 1x in title (x3), 1x in text" in text
+    text = why(summary("Aerobic exercise and gut bacteria", "Aerobic cycling."))
+    assert "theme: exercise (Exercise and rehabilitation), decided by the rules" in text
+    assert "* exercise: score 10" in text
+    assert "'aerobic': title (3) + first sentence (2) = 5" in text
     assert "gut_microbiome: score 3" in text
-    other = explain(summary("Sleep in MS"), THEMES)
-    assert "catch-all" in other
+    assert "runner-up gut_microbiome" in text
+    other = why(summary("Sleep in MS"))
+    assert "theme: other" in other and "catch-all" in other
 
 
 def test_editor_rules_from_config_change_the_result(tmp_path: Path) -> None:

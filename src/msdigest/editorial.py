@@ -13,13 +13,14 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+from . import learning
 from .compose import Placed
 from .config import Config
 from .errors import EditError, IssueFrozen, NotApproved, UsageError
 from .issue import Draft, candidates, draft
 from .model import Issue, Summary, subject_problem
 from .period import Period
-from .records import Approval
+from .records import Approval, Source
 from .sanitize import intro_links
 from .store import Store
 
@@ -70,7 +71,9 @@ def move(store: Store, cfg: Config, period: Period, ref: str, theme: str) -> Pla
     if theme not in cfg.theme_ids:
         raise EditError(f"no theme {theme!r}; themes are {', '.join(cfg.theme_ids)}")
     placed = find(store, cfg, period, ref)
-    store.issues.set_edit(period, placed.summary.id, theme=theme)
+    with store.transaction():
+        store.issues.set_edit(period, placed.summary.id, theme=theme)
+        learning.record_move(store, period, placed, theme)  # an example to learn from
     return placed
 
 
@@ -114,11 +117,14 @@ def content_hash(issue: Issue) -> str:
 def approve(store: Store, cfg: Config, period: Period, by: str) -> tuple[Issue, str]:
     if not by.strip():
         raise UsageError("approve needs --by NAME: who approved this issue")
-    issue = draft(store, cfg, period).issue
+    d = draft(store, cfg, period)
+    issue = d.issue
     if issue.count == 0:
         raise EditError(f"the {period} issue has no summaries; there is nothing to approve")
     digest = content_hash(issue)
-    store.issues.approve(period, digest, by.strip())
+    with store.transaction():
+        store.issues.approve(period, digest, by.strip())
+        learning.record_issue(store, period, Source.APPROVED, d.chosen)  # examples
     return issue, digest
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ..compose import Placed
 from ..config import Config
 from ..editorial import ApprovalState, standing
 from ..issue import draft
@@ -39,6 +40,13 @@ def _cmd(*words: str) -> str:
     return " ".join(["msdigest", *(w if w.isupper() else shlex.quote(w) for w in words)])
 
 
+def _check(c: Placed, titles: dict[str, str]) -> dict[str, Any]:
+    """A theme decision to check: a weak match or a close call."""
+    return {"id": c.summary.id, "title": c.summary.title, "theme": titles[c.theme],
+            "runner_up": titles.get(c.runner_up, c.runner_up), "margin": f"{c.margin:.2f}",
+            "explain": _cmd("themes", "explain", c.summary.id)}
+
+
 def desk_context(store: Store, cfg: Config, period: Period, signer: Signer
                  ) -> tuple[Contents, dict[str, Any]]:
     """Everything the desk page shows, composed from the store as it is now."""
@@ -59,6 +67,7 @@ def desk_context(store: Store, cfg: Config, period: Period, signer: Signer
                 "date": item.published.astimezone(cfg.tz).strftime("%Y-%m-%d"),
                 "pinned": item.pinned, "moved": bool(marks and marks.moved),
                 "weak": bool(marks and marks.weak),
+                "review": bool(marks and marks.review),
                 "commands": [] if frozen else [
                     _cmd("issue", "exclude", "--period", p, item.id),
                     _cmd("issue", "unpin" if item.pinned else "pin", "--period", p, item.id),
@@ -79,9 +88,8 @@ def desk_context(store: Store, cfg: Config, period: Period, signer: Signer
         "html_kb": f"{made.html_bytes / 1024:.0f}",
         "clip_kb": GMAIL_CLIP_BYTES // 1024,
         "warnings": warnings(issue, made.html_bytes),
-        "weak": [{"id": c.summary.id, "title": c.summary.title, "theme": titles[c.theme],
-                  "explain": _cmd("themes", "explain", c.summary.id)}
-                 for c in d.chosen if c.weak],
+        "weak": [_check(c, titles) for c in d.chosen if c.weak],
+        "review": [_check(c, titles) for c in d.chosen if c.review],
         "skipped": store.content.skipped(),
         "sections": sections,
         "theme_ids": cfg.theme_ids,

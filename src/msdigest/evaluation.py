@@ -238,7 +238,7 @@ def learn(history: Iterable[Labeled], themes: tuple[Theme, ...]) -> Model:
 def reason(d: Decision) -> str:
     """One line on why a summary went where it went."""
     parts = []
-    for tid, points in d.rules.ranked()[:3]:
+    for tid, points in d.rules.ranked[:3]:
         hits = d.rules.hits.get(tid, ())
         terms = ", ".join(f"{h.term!r}" for h in hits[:3])
         if tid == d.rules.catch_all:

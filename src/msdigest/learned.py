@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 MARGIN = 4.0  # in rule points: how far ahead the editor's theme should come out
 STEP_CAP = 1.5  # the largest single update, in rule points (times the example's weight)
@@ -65,19 +66,29 @@ def _stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=200_000)
+def _feature(word: str) -> str:
+    """The feature a lower-cased word counts as, or "" for words that say nothing."""
+    word = _stem(word.replace("’", "'"))
+    return "" if word in STOPWORDS or word.isdigit() or len(word) < 2 else word
+
+
 def words(text: str) -> list[str]:
-    found = (_stem(w.lower().replace("’", "'")) for w in _WORD.findall(text))
-    return [w for w in found if w not in STOPWORDS and not w.isdigit() and len(w) > 1]
+    return [f for f in map(_feature, _WORD.findall(text.lower())) if f]
+
+
+def _counts(title: str, text: str) -> tuple[Counter[str], float]:
+    """The words, the title's counted twice, and the length of that count vector."""
+    counts = Counter(map(_feature, _WORD.findall(text.lower())))
+    for w in map(_feature, _WORD.findall(title.lower())):
+        counts[w] += TITLE_REPEAT
+    counts.pop("", None)
+    return counts, math.sqrt(sum(c * c for c in counts.values())) or 1.0
 
 
 def features(title: str, text: str) -> Vector:
     """The words, the title's counted twice, scaled to length 1."""
-    counts: Counter[str] = Counter()
-    for part, times in ((title, TITLE_REPEAT), (text, 1)):
-        ws = words(part)
-        for w in ws:
-            counts[w] += times
-    norm = math.sqrt(sum(c * c for c in counts.values())) or 1.0
+    counts, norm = _counts(title, text)
     return {f: c / norm for f, c in counts.items()}
 
 
@@ -123,8 +134,11 @@ class Model:
     def adjust(self, title: str, text: str) -> dict[str, float]:
         """Points the learned words add to (or take from) each theme for this summary."""
         out: dict[str, float] = {}
-        for f, v in features(title, text).items():
-            for theme, w in self.weights.get(f, {}).items():
+        counts, norm = _counts(title, text)
+        weights = self.weights
+        for f in counts.keys() & weights.keys():
+            v = counts[f] / norm
+            for theme, w in weights[f].items():
                 out[theme] = out.get(theme, 0.0) + w * v
         return out
 

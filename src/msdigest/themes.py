@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .model import Summary, Theme
 
@@ -33,6 +33,7 @@ OTHER_SCORE = 1.5  # what the catch-all theme scores: the bar a theme must clear
 WEAK_SCORE = 2.0  # a winner at or below this won on a single mention outside the title
 
 _PART = re.compile(r"\w+")
+_BREAK = "\n\ue000\n"  # between title, first sentence and rest: not a word, not a space
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'“‘(]?[A-Z0-9])")
 
 
@@ -68,6 +69,7 @@ class RuleScores:
 
     catch_all: str
 
+    @cached_property
     def ranked(self) -> list[tuple[str, float]]:
         """Best first; a tie with the catch-all goes to it, other ties in config order."""
         order = {tid: i for i, (tid, _) in enumerate(self.scores)}
@@ -76,11 +78,11 @@ class RuleScores:
 
     @property
     def theme(self) -> str:
-        return self.ranked()[0][0]
+        return self.ranked[0][0]
 
     @property
     def score(self) -> float:
-        return self.ranked()[0][1]
+        return self.ranked[0][1]
 
     def of(self, theme: str) -> float:
         return dict(self.scores)[theme]
@@ -99,7 +101,8 @@ class _Index:
 
     folded: dict[tuple[str, ...], tuple[_Entry, ...]]  # lower-cased words (any case)
     exact: dict[tuple[str, ...], tuple[_Entry, ...]]  # words as written
-    longest: int
+    starts: dict[str, int]  # a term's first word, lower-cased -> the most words after it
+    exact_starts: frozenset[str]  # the first words of `exact` terms, lower-cased
 
 
 def _words(term: str) -> list[str]:
@@ -115,11 +118,25 @@ def _plurals(words: list[str]) -> list[tuple[str, ...]]:
     return [(*head, f) for f in forms]
 
 
-@lru_cache(maxsize=64)
+_LAST: list[tuple[tuple[Theme, ...], _Index]] = []
+
+
 def _index(themes: tuple[Theme, ...]) -> _Index:
+    """The index of these themes, kept for the config in use (hashing a config's themes
+    costs more than looking up a summary's words)."""
+    if _LAST and _LAST[0][0] is themes:
+        return _LAST[0][1]
+    found = _build_index(themes)
+    _LAST[:] = [(themes, found)]
+    return found
+
+
+@lru_cache(maxsize=64)
+def _build_index(themes: tuple[Theme, ...]) -> _Index:
     folded: dict[tuple[str, ...], list[_Entry]] = {}
     exact: dict[tuple[str, ...], list[_Entry]] = {}
-    longest = 1
+    starts: dict[str, int] = {}
+    exact_starts = set()
     for theme in themes:
         groups = ((theme.terms, False, False), (theme.minor, False, True),
                   (theme.exact, True, False))
@@ -128,15 +145,18 @@ def _index(themes: tuple[Theme, ...]) -> _Index:
                 words = _words(term)
                 if not words:
                     continue
-                longest = max(longest, len(words))
                 table = exact if as_written else folded
-                for form in _plurals(words):
+                for form in _plurals(words):  # a one-word term's first word is plural too
+                    first = form[0].lower()
+                    starts[first] = max(starts.get(first, 0), len(form))
+                    if as_written:
+                        exact_starts.add(first)
                     key = form if as_written else tuple(w.lower() for w in form)
                     entries = table.setdefault(key, [])
                     if not any(e.theme == theme.id for e in entries):  # measure(s): once
                         entries.append(_Entry(theme.id, term, minor))
     return _Index({k: tuple(v) for k, v in folded.items()},
-                  {k: tuple(v) for k, v in exact.items()}, longest)
+                  {k: tuple(v) for k, v in exact.items()}, starts, frozenset(exact_starts))
 
 
 def lead_and_rest(text: str) -> tuple[str, str]:
@@ -148,36 +168,42 @@ def lead_and_rest(text: str) -> tuple[str, str]:
     return text[:end.end()], text[end.end():].strip()
 
 
-def _found(index: _Index, text: str) -> list[_Entry]:
-    """The entries whose terms appear in `text`, each once, longest term first at a spot."""
-    parts = [(m.group(), m.start(), m.end()) for m in _PART.finditer(text)]
-    # parts i and i+1 can be in one phrase only if only spaces or hyphens lie between
-    seps = [text[parts[i][2]:parts[i + 1][1]] for i in range(len(parts) - 1)] + [","]
-    joined = [not sep.replace("-", " ").strip() for sep in seps]
-    # a hyphen glues words into one compound: a term never matches part of a compound
-    glued = [sep == "-" for sep in seps]
-    found: dict[tuple[str, str], _Entry] = {}
-    i = 0
-    while i < len(parts):
-        if i > 0 and glued[i - 1]:
-            i += 1
+def _found(index: _Index, text: str) -> list[tuple[int, _Entry]]:
+    """(word number, entry) for the terms in `text`, longest term first at a spot."""
+    low = text.lower()
+    lower = _PART.findall(low)
+    starts = index.starts
+    candidates = [i for i, w in enumerate(lower) if w in starts]
+    if not candidates:
+        return []
+    parts = lower  # the words as written are needed only for `exact` terms
+    if len(low) != len(text) or any(lower[i] in index.exact_starts for i in candidates):
+        parts = _PART.findall(text)
+        if len(parts) != len(lower):  # lower-casing changed the words (rare letters)
+            lower, low = [w.lower() for w in parts], text
+            candidates = [i for i, w in enumerate(lower) if w in starts]
+    seps = _PART.split(low)[1:]  # seps[i]: what follows word i, up to the next word
+    last = len(parts) - 1
+    found: list[tuple[int, _Entry]] = []
+    after = 0  # the first word a match may start at (matches do not overlap)
+    for i in candidates:
+        if i < after or (i > 0 and seps[i - 1] == "-"):  # inside a match, or a compound
             continue
-        step = 1
-        for n in range(min(index.longest, len(parts) - i), 0, -1):
-            if n > 1 and not all(joined[i:i + n - 1]):
-                continue
-            if glued[i + n - 1]:
-                continue
-            words = tuple(p[0] for p in parts[i:i + n])
-            entries = index.exact.get(words, ()) + index.folded.get(
-                tuple(w.lower() for w in words), ())
+        reach = i  # the last word a phrase from word i can take in: spaces, hyphens only
+        limit = min(i + starts[lower[i]] - 1, last)
+        while reach < limit and (seps[reach] == " " or not seps[reach].replace("-", " ").strip()):
+            reach += 1
+        for end in range(reach, i - 1, -1):
+            if end < last and seps[end] == "-":
+                continue  # would end inside a hyphenated compound
+            entries = index.folded.get(tuple(lower[i:end + 1]), ())
+            if parts is not lower:
+                entries += index.exact.get(tuple(parts[i:end + 1]), ())
             if entries:
-                for e in entries:
-                    found.setdefault((e.theme, e.term), e)
-                step = n
+                found += [(i, e) for e in entries]
+                after = end + 1
                 break
-        i += step
-    return list(found.values())
+    return found
 
 
 def score(summary: Summary, themes: tuple[Theme, ...]) -> RuleScores:
@@ -188,13 +214,19 @@ def score(summary: Summary, themes: tuple[Theme, ...]) -> RuleScores:
 
 def score_text(title: str, text: str, themes: tuple[Theme, ...]) -> RuleScores:
     index = _index(themes)
+    title = title or ""
     lead, rest = lead_and_rest(text or "")
+    # one pass over all three; the break between them is no space, so no phrase spans it
+    in_title = len(_PART.findall(title))
+    in_lead = in_title + len(_PART.findall(lead))
     places: dict[tuple[str, str], list[Place]] = {}
     entries: dict[tuple[str, str], _Entry] = {}
-    for place, part in ((Place.TITLE, title or ""), (Place.LEAD, lead), (Place.REST, rest)):
-        for e in _found(index, part):
-            places.setdefault((e.theme, e.term), []).append(place)
-            entries[(e.theme, e.term)] = e
+    for i, e in _found(index, f"{title}{_BREAK}{lead}{_BREAK}{rest}"):
+        place = Place.TITLE if i < in_title else Place.LEAD if i < in_lead else Place.REST
+        where = places.setdefault((e.theme, e.term), [])
+        if place not in where:
+            where.append(place)
+        entries[(e.theme, e.term)] = e
     hits: dict[str, list[Hit]] = {}
     for key, where in places.items():
         e = entries[key]
@@ -240,6 +272,6 @@ def describe(rules: RuleScores, themes: tuple[Theme, ...], chosen: str) -> list[
     lines.append(f"rules: each term counts once per place: title {_points(TITLE_WEIGHT)}, "
                  f"first sentence {_points(LEAD_WEIGHT)}, rest {_points(REST_WEIGHT)} "
                  f"(minor terms x{MINOR_FACTOR:g}); the catch-all scores "
-                 f"{_points(OTHER_SCORE)}; highest score wins, ties go to the theme listed "
-                 "first")
+                 f"{_points(OTHER_SCORE)}; the highest score wins, a tie with the catch-all "
+                 "goes to it, other ties to the theme listed first")
     return lines

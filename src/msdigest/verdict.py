@@ -85,7 +85,7 @@ def classify(summary: Summary, themes: tuple[Theme, ...], model: Model | None = 
     joined = active(model)
     learned = joined.adjust(summary.title, summary.text) if joined else {}
     z = {t: s + learned.get(t, 0.0) for t, s in rules.scores}
-    rules_rank = [t for t, _ in rules.ranked()]
+    rules_rank = [t for t, _ in rules.ranked]
     ranked = sorted(order, key=lambda t: (-round(z[t], 9), rules_rank.index(t)))
     best, second = ranked[0], ranked[1]
     p = chances(z)
@@ -125,7 +125,7 @@ def explain(summary: Summary, decision: Decision, themes: tuple[Theme, ...],
     joined_scores = {t: s + d.learned.get(t, 0.0) for t, s in d.rules.scores}
     lines.append("")
     lines.append("joined scores (chance): " + ", ".join(
-        f"{t} {joined_scores[t]:g} ({c:.2f})" for t, c in
+        f"{t} {joined_scores[t]:.2f} ({c:.2f})" for t, c in
         sorted(d.chances, key=lambda tc: -tc[1])))
     lines.append(f"decided by the {d.decided_by}: "
                  + ("the rules' own first choice won" if d.decided_by == "rules" else

@@ -82,30 +82,31 @@ def synthetic(items: list[Labeled], n: int) -> list[Labeled]:
 
 
 def timed(what: str, f: Callable[[], object]) -> float:
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     f()
-    seconds = time.perf_counter() - start
-    print(f"  {what:<58} {seconds:6.2f} s")
-    return seconds
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"  {what:<52} {cpu:6.2f} s CPU ({wall:.2f} s wall)")
+    return cpu
 
 
 def speed(themes: tuple[Theme, ...], items: list[Labeled]) -> None:
-    many = synthetic(items, 10_000)
-    words = sum(len(i.summary.split()) + len(i.title.split()) for i in many) / len(many)
-    print(f"speed ({len(many):,} summaries of {words:.0f} words on average, one process):")
-    summaries = [i.as_summary() for i in many]
-    rules_mod.score(summaries[0], themes)  # the term index, built once per config
-    timed("rules only: classify 10,000", lambda: [verdict.classify(s, themes)
-                                                  for s in summaries])
     history = synthetic(items, 5_000)
-    samples = [verdict.sample(i.title, i.summary, themes, i.theme) for i in history[:1000]]
-    timed("train on 1,000 examples", lambda: verdict.train(samples))
-    samples = [verdict.sample(i.title, i.summary, themes, i.theme) for i in history]
-    model = verdict.train(samples)
-    timed("train on 5,000 examples", lambda: verdict.train(samples))
-    print(f"  (a model of 5,000 examples: {len(model.weights):,} words with weights)")
-    timed("rules + model: classify 10,000",
-          lambda: [verdict.classify(s, themes, model) for s in summaries])
+    print("speed (one process; CPU time, and wall time beside it):")
+    for repeat in (1, 4):
+        many = [Labeled(i.line, i.title, " ".join([i.summary] * repeat), i.theme)
+                for i in synthetic(items, 10_000)]
+        words = sum(len(i.summary.split()) + len(i.title.split()) for i in many) / len(many)
+        summaries = [i.as_summary() for i in many]
+        verdict.classify(summaries[0], themes)  # the term index, built once per config
+        samples = [verdict.sample(i.title, i.summary, themes, i.theme) for i in history]
+        model = verdict.train(samples)
+        print(f" 10,000 summaries of {words:.0f} words on average:")
+        timed("rules only", lambda: [verdict.classify(s, themes) for s in summaries])
+        timed(f"rules + a model of {len(samples):,} examples",
+              lambda: [verdict.classify(s, themes, model) for s in summaries])
+    for n in (1_000, 5_000):
+        samples = [verdict.sample(i.title, i.summary, themes, i.theme) for i in history[:n]]
+        timed(f"train on {n:,} examples", lambda: verdict.train(samples))
 
 
 # --- other learners on the same protocol, for comparison ---------------------------------

@@ -18,8 +18,9 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from itertools import repeat
+from operator import mul
 
 MARGIN = 4.0  # in rule points: how far ahead the editor's theme should come out
 STEP_CAP = 1.5  # the largest single update, in rule points (times the example's weight)
@@ -66,23 +67,34 @@ def _stem(word: str) -> str:
     return word
 
 
-@lru_cache(maxsize=200_000)
+_FEATURES: dict[str, str] = {}  # lower-cased word -> its feature, "" for none (a cache)
+
+
 def _feature(word: str) -> str:
     """The feature a lower-cased word counts as, or "" for words that say nothing."""
-    word = _stem(word.replace("’", "'"))
-    return "" if word in STOPWORDS or word.isdigit() or len(word) < 2 else word
+    found = _FEATURES.get(word)
+    if found is None:
+        stem = _stem(word.replace("’", "'"))
+        found = "" if stem in STOPWORDS or stem.isdigit() or len(stem) < 2 else stem
+        if len(_FEATURES) < 500_000:
+            _FEATURES[word] = found
+    return found
 
 
 def words(text: str) -> list[str]:
     return [f for f in map(_feature, _WORD.findall(text.lower())) if f]
 
 
-def _counts(title: str, text: str) -> tuple[Counter[str], float]:
+def _counts(title: str, text: str) -> tuple[dict[str, float], float]:
     """The words, the title's counted twice, and the length of that count vector."""
-    counts = Counter(map(_feature, _WORD.findall(text.lower())))
-    for w in map(_feature, _WORD.findall(title.lower())):
-        counts[w] += TITLE_REPEAT
-    counts.pop("", None)
+    counts: dict[str, float] = {}
+    for part, times in ((text, 1), (title, TITLE_REPEAT)):
+        for word, n in Counter(_WORD.findall(part.lower())).items():
+            f = _FEATURES.get(word)
+            if f is None:
+                f = _feature(word)
+            if f:
+                counts[f] = counts.get(f, 0) + n * times
     return counts, math.sqrt(sum(c * c for c in counts.values())) or 1.0
 
 
@@ -99,6 +111,8 @@ class Model:
     weights: dict[str, dict[str, float]]
     examples: int
     themes: tuple[str, ...]  # the themes the examples name
+    by_theme: dict[str, dict[str, float]] = field(default_factory=dict, compare=False,
+                                                   repr=False)  # theme -> feature -> w
 
     @classmethod
     def train(cls, samples: Iterable[Sample]) -> Model:
@@ -129,18 +143,22 @@ class Model:
         weights = {f: {t: v for t, v in ws.items() if abs(v) > 1e-9}
                    for f, ws in sorted(total.items())}
         named = sorted({y for _, y, _, _ in data})
-        return cls({f: ws for f, ws in weights.items() if ws}, len(data), tuple(named))
+        kept = {f: ws for f, ws in weights.items() if ws}
+        by_theme: dict[str, dict[str, float]] = {}
+        for f, per_theme in kept.items():
+            for theme, weight in per_theme.items():
+                by_theme.setdefault(theme, {})[f] = weight
+        return cls(kept, len(data), tuple(named), by_theme)
 
     def adjust(self, title: str, text: str) -> dict[str, float]:
         """Points the learned words add to (or take from) each theme for this summary."""
-        out: dict[str, float] = {}
         counts, norm = _counts(title, text)
-        weights = self.weights
-        for f in counts.keys() & weights.keys():
-            v = counts[f] / norm
-            for theme, w in weights[f].items():
-                out[theme] = out.get(theme, 0.0) + w * v
-        return out
+        common = list(counts.keys() & self.weights.keys())
+        if not common:
+            return {}
+        cs = [counts[f] for f in common]
+        return {theme: sum(map(mul, cs, map(ws.get, common, repeat(0.0)))) / norm
+                for theme, ws in self.by_theme.items()}
 
     def top_words(self, title: str, text: str, theme: str, against: str,
                   n: int = TOP_WORDS) -> list[tuple[str, float]]:

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from .model import Summary, Theme
 
@@ -33,6 +34,7 @@ OTHER_SCORE = 1.5  # what the catch-all theme scores: the bar a theme must clear
 WEAK_SCORE = 2.0  # a winner at or below this won on a single mention outside the title
 
 _PART = re.compile(r"\w+")
+_SPLIT = re.compile(r"(\w+)")
 _BREAK = "\n\ue000\n"  # between title, first sentence and rest: not a word, not a space
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'“‘(]?[A-Z0-9])")
 
@@ -46,18 +48,19 @@ class Place(StrEnum):
 WEIGHTS = {Place.TITLE: TITLE_WEIGHT, Place.LEAD: LEAD_WEIGHT, Place.REST: REST_WEIGHT}
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One of a theme's terms found in a summary, and where."""
+class Hit(NamedTuple):
+    """One of a theme's terms found in a summary, where, and what it scores. (A named
+    tuple, not a dataclass: thousands are made a second.)"""
 
     term: str
     places: tuple[Place, ...]
-    minor: bool = False
+    minor: bool
+    score: float
 
-    @property
-    def score(self) -> float:
-        factor = MINOR_FACTOR if self.minor else 1.0
-        return factor * sum(WEIGHTS[p] for p in self.places)
+
+def hit(term: str, places: tuple[Place, ...], minor: bool = False) -> Hit:
+    factor = MINOR_FACTOR if minor else 1.0
+    return Hit(term, places, minor, factor * sum(WEIGHTS[p] for p in places))
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class _Index:
     exact: dict[tuple[str, ...], tuple[_Entry, ...]]  # words as written
     starts: dict[str, int]  # a term's first word, lower-cased -> the most words after it
     exact_starts: frozenset[str]  # the first words of `exact` terms, lower-cased
+    catch_all: str
 
 
 def _words(term: str) -> list[str]:
@@ -156,33 +160,34 @@ def _build_index(themes: tuple[Theme, ...]) -> _Index:
                     if not any(e.theme == theme.id for e in entries):  # measure(s): once
                         entries.append(_Entry(theme.id, term, minor))
     return _Index({k: tuple(v) for k, v in folded.items()},
-                  {k: tuple(v) for k, v in exact.items()}, starts, frozenset(exact_starts))
+                  {k: tuple(v) for k, v in exact.items()}, starts, frozenset(exact_starts),
+                  next((t.id for t in themes if t.catch_all), ""))
 
 
 def lead_and_rest(text: str) -> tuple[str, str]:
     """The first sentence of a summary's text, and the rest."""
-    text = " ".join(text.split())
     end = _SENTENCE_END.search(text)
     if end is None:
-        return text, ""
-    return text[:end.end()], text[end.end():].strip()
+        return text.strip(), ""
+    return text[:end.end()].strip(), text[end.end():].strip()
 
 
 def _found(index: _Index, text: str) -> list[tuple[int, _Entry]]:
     """(word number, entry) for the terms in `text`, longest term first at a spot."""
     low = text.lower()
-    lower = _PART.findall(low)
+    pieces = _SPLIT.split(low)  # [before, word, after, word, after, ...]
+    lower = pieces[1::2]
     starts = index.starts
     candidates = [i for i, w in enumerate(lower) if w in starts]
     if not candidates:
         return []
+    seps = pieces[2::2]  # seps[i]: what follows word i, up to the next word
     parts = lower  # the words as written are needed only for `exact` terms
     if len(low) != len(text) or any(lower[i] in index.exact_starts for i in candidates):
         parts = _PART.findall(text)
         if len(parts) != len(lower):  # lower-casing changed the words (rare letters)
-            lower, low = [w.lower() for w in parts], text
+            lower, seps = [w.lower() for w in parts], _SPLIT.split(text)[2::2]
             candidates = [i for i, w in enumerate(lower) if w in starts]
-    seps = _PART.split(low)[1:]  # seps[i]: what follows word i, up to the next word
     last = len(parts) - 1
     found: list[tuple[int, _Entry]] = []
     after = 0  # the first word a match may start at (matches do not overlap)
@@ -219,18 +224,17 @@ def score_text(title: str, text: str, themes: tuple[Theme, ...]) -> RuleScores:
     # one pass over all three; the break between them is no space, so no phrase spans it
     in_title = len(_PART.findall(title))
     in_lead = in_title + len(_PART.findall(lead))
-    places: dict[tuple[str, str], list[Place]] = {}
-    entries: dict[tuple[str, str], _Entry] = {}
+    per: dict[tuple[str, str], tuple[_Entry, list[Place]]] = {}
     for i, e in _found(index, f"{title}{_BREAK}{lead}{_BREAK}{rest}"):
         place = Place.TITLE if i < in_title else Place.LEAD if i < in_lead else Place.REST
-        where = places.setdefault((e.theme, e.term), [])
-        if place not in where:
-            where.append(place)
-        entries[(e.theme, e.term)] = e
+        got = per.get((e.theme, e.term))
+        if got is None:
+            per[(e.theme, e.term)] = (e, [place])
+        elif place not in got[1]:
+            got[1].append(place)
     hits: dict[str, list[Hit]] = {}
-    for key, where in places.items():
-        e = entries[key]
-        hits.setdefault(e.theme, []).append(Hit(e.term, tuple(where), e.minor))
+    for e, where in per.values():
+        hits.setdefault(e.theme, []).append(hit(e.term, tuple(where), e.minor))
     scores = []
     for theme in themes:
         found = hits.get(theme.id, [])
@@ -242,8 +246,7 @@ def score_text(title: str, text: str, themes: tuple[Theme, ...]) -> RuleScores:
             scores.append((theme.id, 0.0))
     ordered = {tid: tuple(sorted(hs, key=lambda h: (-h.score, h.term)))
                for tid, hs in hits.items()}
-    catch_all = next(t.id for t in themes if t.catch_all)
-    return RuleScores(tuple(scores), ordered, catch_all)
+    return RuleScores(tuple(scores), ordered, index.catch_all)
 
 
 def _points(x: float) -> str:

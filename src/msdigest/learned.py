@@ -27,6 +27,7 @@ STEP_CAP = 1.5  # the largest single update, in rule points (times the example's
 EPOCHS = 4
 CORRECTION_WEIGHT = 2.0  # a move away from msdigest's choice, against a placement let stand
 TITLE_REPEAT = 2  # title words count twice
+TEXT_WORDS = 100  # of the text, the model reads this many words: where the subject is
 TOP_WORDS = 6  # words shown by `themes explain`
 
 STOPWORDS = frozenset("""
@@ -86,10 +87,11 @@ def words(text: str) -> list[str]:
 
 
 def _counts(title: str, text: str) -> tuple[dict[str, float], float]:
-    """The words, the title's counted twice, and the length of that count vector."""
+    """The words (of the text, the first TEXT_WORDS: long summaries go on to why it
+    matters and caveats), the title's counted twice, and the length of that vector."""
     counts: dict[str, float] = {}
     for part, times in ((text, 1), (title, TITLE_REPEAT)):
-        for word, n in Counter(_WORD.findall(part.lower())).items():
+        for word, n in Counter(_WORD.findall(part.lower())[:TEXT_WORDS]).items():
             f = _FEATURES.get(word)
             if f is None:
                 f = _feature(word)

@@ -38,8 +38,8 @@ from msdigest.web.desk import serve_desk
 from msdigest.web.server import Server
 
 from .chromium import screenshot
+from .conftest import REPO, rss
 from .conftest import issue_of as compose
-from .conftest import rss
 
 pytestmark = pytest.mark.browser
 
@@ -372,3 +372,59 @@ def test_preview_serve_command_runs_until_a_signal(
     while not lines.empty():
         said.append(lines.get())
     assert said[-1].strip() == "editor's desk stopped", said
+
+
+# --- close calls: low-margin decisions listed beside the weak matches --------------------
+
+CLOSE_TITLE = "Yoga and MRI lesions in people with MS"
+
+
+def test_close_calls_are_listed_for_review_with_the_runner_up(
+        make_config: Callable[..., Config], tmp_path: Path) -> None:
+    cfg = make_config()
+    extra = tmp_path / "close-feed.xml"
+    extra.write_text(rss([
+        # as much exercise as biomarkers: a close call, not a weak match
+        {"title": CLOSE_TITLE, "link": "https://summaries.example.org/s/close",
+         "guid": "close", "date": "Thu, 22 Oct 2026 09:00:00 GMT",
+         "html": "<p>Both were followed for a year.</p>"},
+        {"title": WEAK_TITLE, "link": "https://summaries.example.org/s/sleep-survey",
+         "guid": "sleep-survey", "date": "Wed, 21 Oct 2026 09:00:00 GMT",
+         "html": "<p>Most participants slept badly; a few who did yoga slept better.</p>"},
+    ]), "utf-8")
+    with Store.open(cfg.store_path) as store:
+        collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
+        collect_feed(store, str(extra), cfg.base_dir, cfg.tz)
+        close = next(s.id for s in store.content.all() if s.title == CLOSE_TITLE)
+        weak = next(s.id for s in store.content.all() if s.title == WEAK_TITLE)
+    started: queue.Queue[Server] = queue.Queue()
+    thread = threading.Thread(target=serve_desk, args=(cfg, PERIOD, SECRET),
+                              kwargs={"port": 0, "announce": lambda _: None,
+                                      "ready": started.put}, daemon=True)
+    thread.start()
+    httpd = started.get(timeout=10)
+    try:
+        with urllib.request.urlopen(httpd.url, timeout=30) as resp:
+            page = resp.read().decode("utf-8")
+    finally:
+        httpd.shutdown()
+        thread.join(10)
+    items = re.findall(r'<li class="warning low-margin">(.*?)</li>', page, re.S)
+    assert len(items) == 1, items
+    text = " ".join(re.sub(r"<[^>]+>", "", items[0]).split())
+    assert close in text and CLOSE_TITLE in text
+    assert "is under Exercise and rehabilitation by a margin of 0.00" in text
+    assert "the runner-up is Biomarkers and monitoring" in text
+    assert f"msdigest themes explain {close}" in text
+    weak_items = re.findall(r'<li class="warning weak-match">(.*?)</li>', page, re.S)
+    assert len(weak_items) == 1 and weak in weak_items[0]  # a weak match is not listed twice
+    assert "runner-up: Other research" in " ".join(weak_items[0].split())
+    # the preview's warnings say the same, with the command to check
+    out = tmp_path / "preview"
+    run = subprocess.run(cli(cfg, "preview", "--period", PERIOD, "--out", out), env=env(),
+                         capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert (f"warning: close call: {close} '{CLOSE_TITLE}' is under 'Exercise and "
+            "rehabilitation' by a margin of 0.00; the runner-up is 'Biomarkers and "
+            f"monitoring' (`msdigest themes explain {close}`)") in run.stdout
+    assert f"warning: weak theme match: {weak}" in run.stdout

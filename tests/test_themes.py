@@ -13,7 +13,7 @@ from msdigest import config as config_mod
 from msdigest.collect import collect_feed
 from msdigest.model import Summary
 from msdigest.store import Store
-from msdigest.themes import classify, explain
+from msdigest.verdict import classify, explain
 
 from .conftest import REPO
 
@@ -53,17 +53,23 @@ def test_title_counts_more_and_ties_follow_theme_order() -> None:
     # One exercise term in the title (3) beats two therapy terms in the text (2).
     s = summary("Exercise after diagnosis", "A clinical trial of a drug.")
     assert classify(s, THEMES).theme == "exercise"
-    tie = summary("A study", "Gut bacteria and aerobic training.")
+    tie = summary("A study", "Gut bacteria and yoga.")
     assert classify(tie, THEMES).theme == "gut_microbiome"  # listed first
 
 
+def why(s: Summary) -> str:
+    return explain(s, classify(s, THEMES), THEMES, None, "learning is off")
+
+
 def test_explain_shows_the_terms_that_decided() -> None:
-    text = explain(summary("Aerobic exercise and gut bacteria", "Aerobic cycling."), THEMES)
-    assert "theme: exercise (Exercise and rehabilitation), score 7" in text
-    assert "'aerobic': 1x in title (x3), 1x in text" in text
+    text = why(summary("Aerobic exercise and gut bacteria", "Aerobic cycling."))
+    assert "theme: exercise (Exercise and rehabilitation), decided by the rules" in text
+    assert "* exercise: score 10" in text
+    assert "'aerobic': title (3) + first sentence (2) = 5" in text
     assert "gut_microbiome: score 3" in text
-    other = explain(summary("Sleep in MS"), THEMES)
-    assert "catch-all" in other
+    assert "runner-up gut_microbiome" in text
+    other = why(summary("Sleep in MS"))
+    assert "theme: other" in other and "catch-all" in other
 
 
 def test_editor_rules_from_config_change_the_result(tmp_path: Path) -> None:
@@ -93,3 +99,54 @@ def test_themes_explain_command(tmp_path: Path) -> None:
                              cwd=REPO, timeout=60)
     assert missing.returncode == 1
     assert "no summary with id 'zzzz'" in missing.stderr
+
+
+# --- where a term stands, and how central it is ------------------------------------------
+
+
+def test_a_word_in_passing_does_not_pull_a_summary_out_of_other() -> None:
+    costs = summary("Health-care costs rose in the year before diagnosis",
+                    "Records showed more doctor visits before MS was diagnosed. Costs rose "
+                    "further after diagnosis, mostly from disease-modifying therapy.")
+    assert classify(costs, THEMES).theme == "other"  # one therapy term, in the rest only
+    twice = summary("Costs of care", "Doctor visits were counted. Most costs came from "
+                    "disease-modifying therapy, above all from ocrelizumab.")
+    assert classify(twice, THEMES).theme == "therapies"  # two terms in the rest: central
+
+
+def test_the_title_and_first_sentence_outweigh_the_rest() -> None:
+    s = summary("Aerobic exercise eased fatigue",
+                "People cycled three times a week. Their MRI lesions and serum "
+                "neurofilament light were also measured.")
+    d = classify(s, THEMES)
+    assert d.theme == "exercise" and d.runner_up == "biomarkers"
+
+
+def test_minor_terms_support_a_theme_but_one_alone_cannot_carry_it() -> None:
+    assert classify(summary("Bladder problems mattered more than walking problems",
+                            "A survey of people with MS."), THEMES).theme == "other"
+    assert classify(summary("People stuck with tablets more often than with injections",
+                            "Two years of medicine records."), THEMES).theme == "therapies"
+
+
+def test_plurals_hyphens_compounds_and_the_longest_term() -> None:
+    assert classify(summary("Speech therapy exercises made speech clearer"),
+                    THEMES).rules.hits["exercise"][0].term in ("speech therapy", "exercise")
+    hits = classify(summary("The gut microbiome and gut-brain axis"), THEMES).rules.hits
+    assert {h.term for h in hits["gut_microbiome"]} == {"gut microbiome", "gut-brain axis"}
+    # a term never matches a part of a hyphenated word
+    assert classify(summary("A study", "Non-drug approaches were listed."),
+                    THEMES).theme == "other"
+    assert classify(summary("Anti CD20 infusions", ""), THEMES).theme == "therapies"
+
+
+def test_a_summary_without_text_is_classified_by_its_title_alone() -> None:
+    s = Summary("abc123", "g", "Serum GFAP tracked progression", "https://t.example.org/x",
+                datetime(2026, 7, 1, tzinfo=UTC), "", "", "feed")
+    d = classify(s, THEMES)
+    assert d.theme == "biomarkers" and "(no text: classified by its title alone)" in why(s)
+
+
+def test_the_example_config_documents_the_default_themes() -> None:
+    example = config_mod.load(REPO / "digest.example.toml", env={}).themes
+    assert example == THEMES

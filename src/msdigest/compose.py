@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .config import Config
+from .learned import Model
 from .model import Issue, Item, Section, Summary
 from .period import Period
 from .records import Edit
-from .themes import classify
+from .verdict import classify
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,11 @@ class Placed:
     moved: bool = False  # the theme was set by an editor
     weak: bool = False  # the theme rules matched only weakly
     excluded: bool = False  # an editor left it out
+    automatic: str = ""  # what msdigest chose (rules and model), "" if not decided here
+    runner_up: str = ""
+    margin: float = 1.0
+    decided_by: str = "rules"
+    review: bool = False  # a close call (low margin, not weak): listed for the editor
 
 
 def teaser(text: str, limit: int) -> str:
@@ -40,18 +46,27 @@ def teaser(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:—–-") + "…"
 
 
-def place(cfg: Config, summaries: Iterable[Summary], edits: Mapping[str, Edit]
+def place(cfg: Config, summaries: Iterable[Summary], edits: Mapping[str, Edit],
+          model: Model | None = None, approved: Mapping[str, str] | None = None
           ) -> list[Placed]:
-    """What the theme rules give, then the editor's marks on top."""
+    """What the rules (and the model learned from editors) give, then the editor's marks
+    on top. A summary placed in an approved issue keeps that place unless an editor moves
+    it, so what the model learns from one approval cannot change what was approved."""
     known = set(cfg.theme_ids)
+    approved = approved or {}
     placed = []
     for s in summaries:
-        decision = classify(s, cfg.themes)
+        d = classify(s, cfg.themes, model)
         edit = edits.get(s.id, Edit())
-        moved = edit.theme in known and edit.theme != decision.theme
-        placed.append(Placed(s, edit.theme if moved and edit.theme else decision.theme,
-                             pinned=edit.pinned, moved=moved, weak=decision.weak and not moved,
-                             excluded=edit.excluded))
+        moved = edit.theme in known and edit.theme != d.theme
+        kept = approved.get(s.id)
+        theme = edit.theme if moved and edit.theme else kept if kept in known and \
+            edit.theme is None else d.theme
+        own = theme == d.theme and not moved
+        placed.append(Placed(s, theme, pinned=edit.pinned, moved=moved,
+                             weak=d.weak and own, excluded=edit.excluded, automatic=d.theme,
+                             runner_up=d.runner_up, margin=d.margin, decided_by=d.decided_by,
+                             review=d.low_margin and own and not d.weak))
     return placed
 
 

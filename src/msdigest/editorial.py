@@ -13,13 +13,14 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+from . import learning
 from .compose import Placed
 from .config import Config
 from .errors import EditError, IssueFrozen, NotApproved, Stale, UsageError
 from .issue import Draft, candidates, draft
 from .model import Issue, Summary, subject_problem
 from .period import Period
-from .records import Approval
+from .records import Approval, Source
 from .sanitize import intro_links
 from .store import Store
 
@@ -82,6 +83,7 @@ def move(store: Store, cfg: Config, period: Period, ref: str, theme: str,
         store.issues.set_edit(period, placed.summary.id, theme=theme)
         store.audit.record(period, actor, "moved",
                            f"{placed.summary.id} {placed.summary.title}: {placed.theme} → {theme}")
+        learning.record_move(store, period, placed, theme)  # an example to learn from
     return placed
 
 
@@ -142,7 +144,8 @@ def approve(store: Store, cfg: Config, period: Period, by: str,
         raise UsageError("approve needs --by NAME: who approved this issue")
     _editable(store, period)
     with store.transaction():
-        issue = draft(store, cfg, period, hold_late=False).issue
+        d = draft(store, cfg, period, hold_late=False)
+        issue = d.issue
         if issue.count == 0:
             raise EditError(f"the {period} issue has no summaries; there is nothing to "
                             "approve")
@@ -151,6 +154,7 @@ def approve(store: Store, cfg: Config, period: Period, by: str,
             raise Stale(f"the {period} issue changed since you loaded it (another editor's "
                         "change, or newly collected summaries); look at it again, then approve")
         store.issues.approve(period, digest, by.strip())
+        learning.record_issue(store, period, Source.APPROVED, d.chosen)  # examples
         store.audit.record(period, by.strip(), "approved", f"content {digest[:12]}, "
                            f"{issue.count} summaries")
     return issue, digest

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from . import learning
 from .compose import Placed, build, item, place
 from .config import Config
 from .errors import EmptyIssue
 from .model import Edition, Issue
 from .period import Period
+from .records import Source
 from .store import Store
 from .templates import look
 
@@ -44,7 +46,8 @@ def candidates(store: Store, cfg: Config, period: Period) -> list[Placed]:
     start, end = period.bounds(cfg.tz)
     late_since = store.issues.previous_frozen_at(period)
     summaries = store.content.candidates(start, end, late_since)
-    return place(cfg, summaries, store.issues.edits(period))
+    return place(cfg, summaries, store.issues.edits(period), learning.model(store, cfg),
+                 store.labels.approved(s.id for s in summaries))
 
 
 def draft(store: Store, cfg: Config, period: Period, hold_late: bool = True) -> Draft:
@@ -91,8 +94,14 @@ def for_sending(store: Store, cfg: Config, period: Period) -> Draft:
 
 def freeze(store: Store, d: Draft) -> Edition:
     """Fix the content before the first message goes out; returns what was frozen (another
-    process's freeze if it came first)."""
-    if d.frozen or store.issues.freeze(d.edition, d.cutoff):
+    process's freeze if it came first). Its placements become theme examples."""
+    if d.frozen:
+        return d.edition
+    with store.transaction():
+        won = store.issues.freeze(d.edition, d.cutoff)
+        if won:
+            learning.record_issue(store, d.edition.period, Source.SENT, d.chosen)
+    if won:
         return d.edition
     frozen = store.issues.frozen(d.edition.period)
     assert frozen is not None and frozen.edition is not None

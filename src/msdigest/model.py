@@ -63,10 +63,11 @@ class Theme:
     title: str
     terms: tuple[str, ...]
     exact: tuple[str, ...]
+    minor: tuple[str, ...] = ()  # generic words: support a theme, count half
 
     @property
     def catch_all(self) -> bool:
-        return not self.terms and not self.exact
+        return not self.terms and not self.exact and not self.minor
 
 
 @dataclass(frozen=True)

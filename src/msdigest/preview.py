@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .compose import Placed
+from .config import Config
 from .errors import UsageError
 from .model import Edition, Issue
 from .personal import Personal, greeting, personalize
@@ -74,8 +77,25 @@ def warnings(issue: Issue, html_bytes: int) -> list[str]:
     return found
 
 
-def write(edition: Edition, out: Path, signer: Signer) -> PreviewFiles:
-    """issue.html, issue.txt and issue.json in `out` (private: the links are signed)."""
+def review(chosen: Iterable[Placed], cfg: Config) -> list[str]:
+    """The theme decisions an editor should check: weak matches and close calls, each with
+    the runner-up and the command that explains it."""
+    titles = {t.id: t.title for t in cfg.themes}
+    found = []
+    for p in chosen:
+        why = "weak theme match" if p.weak else "close call" if p.review else ""
+        if why:
+            found.append(f"{why}: {p.summary.id} {p.summary.title!r} is under "
+                         f"{titles[p.theme]!r} by a margin of {p.margin:.2f}; the runner-up "
+                         f"is {titles.get(p.runner_up, p.runner_up)!r} (`msdigest themes "
+                         f"explain {p.summary.id}`)")
+    return found
+
+
+def write(edition: Edition, out: Path, signer: Signer, checks: Iterable[str] = ()
+          ) -> PreviewFiles:
+    """issue.html, issue.txt and issue.json in `out` (private: the links are signed);
+    `checks` are the theme decisions to review, added to the warnings."""
     try:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
         made = contents(edition, signer)
@@ -86,5 +106,5 @@ def write(edition: Edition, out: Path, signer: Signer) -> PreviewFiles:
                 f.write(body)
     except OSError as exc:
         raise UsageError(f"cannot write the preview into {out}: {exc.strerror}") from None
-    return PreviewFiles(*paths, made.html_bytes, tuple(warnings(edition.issue,
-                                                                made.html_bytes)))
+    return PreviewFiles(*paths, made.html_bytes,
+                        (*warnings(edition.issue, made.html_bytes), *checks))

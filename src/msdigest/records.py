@@ -195,3 +195,33 @@ class Signup:
     themes: tuple[str, ...]
     consent_version: str
     requested_at: datetime
+
+
+class Source(StrEnum):
+    """Where a labeled theme example came from; a later source outranks an earlier one."""
+
+    MOVE = "move"  # `msdigest issue move`
+    APPROVED = "approved"  # a placement in an approved issue
+    SENT = "sent"  # a placement in an issue as it went out
+
+
+@dataclass(frozen=True)
+class Example:
+    """A summary an editor placed under a theme, with what they saw."""
+
+    summary_id: str
+    title: str
+    text: str
+    theme: str
+    source: Source
+    period: Period
+    correction: bool  # the editor moved it away from what msdigest chose
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A summary's theme as an editor decided or let stand, to record as an example."""
+
+    summary_id: str
+    theme: str
+    correction: bool = False

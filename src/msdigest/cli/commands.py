@@ -15,13 +15,11 @@ from .. import config as config_mod
 from ..collect import collect, limits_of
 from ..config import Config
 from ..delivery.send import dry_run, send
-from ..editorial import summary_by_ref
 from ..errors import Exit, MsdigestError, UsageError
 from ..issue import draft
 from ..records import DeliveryState
 from ..signals import stop_on_signals
 from ..store import Store
-from ..themes import explain
 from ..unsubscribe import Signer, ephemeral_secret
 from ..web import app, desk
 from ..web.http import is_loopback
@@ -85,18 +83,6 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     return Exit.PARTIAL if any(r.error for r in reports) else Exit.OK
 
 
-def cmd_themes(cfg: Config, args: argparse.Namespace) -> int:
-    if args.action == "list":
-        table(None, ("id", "title", "terms"), (
-            (t.id, t.title, ", ".join([*t.terms, *(f"{x} (exact)" for x in t.exact)])
-             or "(catch-all: summaries matching no theme)") for t in cfg.themes))
-        return Exit.OK
-    with Store.open(cfg.store_path, readonly=True) as store:
-        summary = summary_by_ref(store, args.id)
-    say(explain(summary, cfg.themes))
-    return Exit.OK
-
-
 def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
     if args.serve:
         try:
@@ -110,8 +96,10 @@ def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
         raise UsageError("preview needs --out DIR (files) or --serve (a page to check)")
     out = folder_arg(args.out, "--out")
     with Store.open(cfg.store_path, readonly=True) as store:
-        edition = draft(store, cfg, args.period).edition
-    files = preview.write(edition, out, Signer.of(cfg, secret_or_throwaway(cfg)))
+        d = draft(store, cfg, args.period)
+    edition = d.edition
+    files = preview.write(edition, out, Signer.of(cfg, secret_or_throwaway(cfg)),
+                          preview.review(d.chosen, cfg))
     issue = edition.issue
     table(issue.subject, ("theme", "summaries"),
           ((s.title, str(len(s.items))) for s in issue.sections))

@@ -69,7 +69,10 @@ def show_issue(store: Store, d: Draft) -> None:
         for item in section.items:
             marks = d.marks(item.id)
             flags = [f for f, on in (("pinned", item.pinned), ("moved", marks and marks.moved),
-                                      ("weak match", marks and marks.weak)) if on]
+                                      ("weak match", marks and marks.weak),
+                                      ("close call", marks and marks.review)) if on]
+            if marks and (marks.weak or marks.review):
+                flags.append(f"runner-up {marks.runner_up}, margin {marks.margin:.2f}")
             say(f"  {item.id}  {item.published:%Y-%m-%d}  {item.title}"
                 + (f"  [{', '.join(flags)}]" if flags else ""))
     if d.excluded:

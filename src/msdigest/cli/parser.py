@@ -9,7 +9,7 @@ from .. import __version__
 from ..errors import PeriodError
 from ..model import SubscriberStatus
 from ..period import Period
-from . import commands, demo, editing, members
+from . import commands, demo, editing, members, themes
 
 EPILOG = """\
 exit codes:
@@ -82,12 +82,32 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--feed", action="append", metavar="URL_OR_PATH",
                    help="collect this feed instead of the configured ones (repeatable)")
 
-    t = add("themes", "list the themes, or explain why a summary got its theme",
-            commands.cmd_themes)
+    t = add("themes", "list the themes, explain why a summary got its theme, measure the "
+            "rules on labeled summaries, switch learning from editors on or off",
+            themes.cmd_themes)
     tsub = t.add_subparsers(dest="action", required=True)
     tsub.add_parser("list", help="the themes and their matching terms")
-    ex = tsub.add_parser("explain", help="the terms that decided a summary's theme")
+    ex = tsub.add_parser("explain", help="why a summary got its theme: the rules' scores, "
+                         "the learned model's words, which decided, the margin")
     ex.add_argument("id", help="summary id (as in issue.json; a unique prefix is enough)")
+    ev = tsub.add_parser("evaluate", help="how often the themes agree with an editor's on "
+                         "a labeled file: strict and lenient agreement, a confusion matrix, "
+                         "each miss and why")
+    ev.add_argument("file", help="JSONL or CSV with title, summary, theme and optionally "
+                    "alt_theme, date, id")
+    ev.add_argument("--min-accuracy", metavar="X", help="exit 3 when strict agreement is "
+                    "below X (0.9 or 90%%), for CI")
+    how = ev.add_mutually_exclusive_group()
+    how.add_argument("--rules-only", action="store_true",
+                     help="leave out the model learned from the store's examples")
+    how.add_argument("--learn-from", metavar="FILE", help="instead of the store's examples, "
+                     "replay this labeled file as an editor's moves and approvals, month by "
+                     "month, and evaluate the model it gives")
+    ln = tsub.add_parser("learn", help="whether msdigest learns from editors' moves and "
+                         "approvals (kept in the store); --on or --off changes it")
+    switch = ln.add_mutually_exclusive_group()
+    switch.add_argument("--on", action="store_true", help="learn from the examples")
+    switch.add_argument("--off", action="store_true", help="rules only; examples are kept")
 
     pv = with_period(add("preview", "write an issue as HTML, text and JSON, or serve a page "
                          "to check it", commands.cmd_preview))

@@ -206,7 +206,8 @@ def _themes(raw: dict[str, dict[str, Any]], src: str) -> tuple[Theme, ...]:
         if "title" not in t:
             raise ConfigError(f"{src}: [themes.{tid}] title: required")
         terms = tuple(x.strip() for x in t.get("terms", ()) if x.strip())
-        themes.append(Theme(tid, t["title"], terms, tuple(t.get("exact", ()))))
+        minor = tuple(x.strip() for x in t.get("minor", ()) if x.strip())
+        themes.append(Theme(tid, t["title"], terms, tuple(t.get("exact", ())), minor))
     catch_all = [t.id for t in themes if t.catch_all]
     if len(catch_all) != 1:
         raise ConfigError(

@@ -2,7 +2,8 @@
 
 `Store.open(path)` gives one connection and a repository per concern:
 `content` (summaries, feeds), `subscribers`, `issues` (edits, approvals, frozen
-issues), `ledger` (deliveries) and `runs`. They share the connection and its lock.
+issues), `ledger` (deliveries), `runs` and `labels` (theme examples from editors).
+They share the connection and its lock.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .db import Database
 from .editors import Editors
 from .errors import describe
 from .issues import Issues
+from .labels import Labels
 from .ledger import Ledger
 from .runs import Runs
 from .schema import VERSION, migrate, version
@@ -62,6 +64,7 @@ class Store:
         self.editors = Editors(db)
         self.audit = Audit(db)
         self.signups = Signups(db)
+        self.labels = Labels(db)
 
     @classmethod
     def open(cls, path: Path | str, clock: Clock = system_clock,

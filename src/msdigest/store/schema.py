@@ -202,7 +202,22 @@ CREATE TABLE IF NOT EXISTS rate (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# 5: theme examples: every `issue move` and every placement in an approved or sent issue, one
+#    per summary and source, for the model that learns from editors (store/labels.py).
+THEME_EXAMPLES = """
+CREATE TABLE IF NOT EXISTS theme_examples (
+    summary_id TEXT NOT NULL REFERENCES summaries(id),
+    source TEXT NOT NULL,
+    theme TEXT NOT NULL,
+    period TEXT NOT NULL,
+    correction INTEGER NOT NULL DEFAULT 0,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (summary_id, source)
+);
+"""
+
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, THEME_EXAMPLES)
 VERSION = len(MIGRATIONS)
 
 

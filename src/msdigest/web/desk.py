@@ -10,6 +10,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from .. import learning
+from ..compose import Placed
 from ..config import Config
 from ..editorial import ApprovalState, content_hash, standing
 from ..issue import draft
@@ -19,8 +21,8 @@ from ..render import GMAIL_CLIP_BYTES
 from ..sanitize import intro_html
 from ..store import Store
 from ..templates import pages
-from ..themes import explain
 from ..unsubscribe import Signer
+from ..verdict import classify, explain
 from .http import Environ, StartResponse, is_loopback, respond
 from .server import Server
 
@@ -41,6 +43,13 @@ def _cmd(*words: str) -> str:
     return " ".join(["msdigest", *(w if w.isupper() else shlex.quote(w) for w in words)])
 
 
+def _check(c: Placed, titles: dict[str, str]) -> dict[str, Any]:
+    """A theme decision to check: a weak match or a close call."""
+    return {"id": c.summary.id, "title": c.summary.title, "theme": titles[c.theme],
+            "runner_up": titles.get(c.runner_up, c.runner_up), "margin": f"{c.margin:.2f}",
+            "explain": _cmd("themes", "explain", c.summary.id)}
+
+
 def desk_context(store: Store, cfg: Config, period: Period, signer: Signer, base: str = "/"
                  ) -> tuple[Contents, dict[str, Any]]:
     """Everything the desk page shows, composed from the store as it is now; `base` is
@@ -50,6 +59,14 @@ def desk_context(store: Store, cfg: Config, period: Period, signer: Signer, base
     start, _ = period.bounds(cfg.tz)
     made = contents(d.edition, signer)
     titles = {t.id: t.title for t in cfg.themes}
+    model, learned = learning.model(store, cfg), learning.status(store, cfg).describe()
+
+    def why(marks: Placed | None) -> str:
+        if marks is None:
+            return ""
+        s = marks.summary
+        return explain(s, classify(s, cfg.themes, model), cfg.themes, model, learned)
+
     where = standing(store, d)
     frozen = where.state is ApprovalState.SENT
 
@@ -64,7 +81,8 @@ def desk_context(store: Store, cfg: Config, period: Period, signer: Signer, base
                 "pinned": item.pinned, "moved": bool(marks and marks.moved),
                 "weak": bool(marks and marks.weak), "theme": s.id,
                 "late": item.published < start,
-                "explain": explain(marks.summary, cfg.themes) if marks else "",
+                "explain": why(marks),
+                "review": bool(marks and marks.review),
                 "commands": [] if frozen else [
                     _cmd("issue", "exclude", "--period", p, item.id),
                     _cmd("issue", "unpin" if item.pinned else "pin", "--period", p, item.id),
@@ -85,9 +103,8 @@ def desk_context(store: Store, cfg: Config, period: Period, signer: Signer, base
         "html_kb": f"{made.html_bytes / 1024:.0f}",
         "clip_kb": GMAIL_CLIP_BYTES // 1024,
         "warnings": warnings(issue, made.html_bytes),
-        "weak": [{"id": c.summary.id, "title": c.summary.title, "theme": titles[c.theme],
-                  "explain": _cmd("themes", "explain", c.summary.id)}
-                 for c in d.chosen if c.weak],
+        "weak": [_check(c, titles) for c in d.chosen if c.weak],
+        "review": [_check(c, titles) for c in d.chosen if c.review],
         "skipped": store.content.skipped(),
         "sections": sections,
         "theme_ids": cfg.theme_ids,

@@ -6,13 +6,14 @@ import email
 import email.policy
 import functools
 import http.server
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -28,6 +29,24 @@ from msdigest.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = b"test-secret-key-0123456789-abcdefghijklmnop"  # 32 bytes or more, as required
+# Real-world feeds from other projects' test suites, kept beside the project (not copied in)
+CORPUS = REPO.parent / "shared" / "corpus" / "feeds"
+
+
+def missing(what: str) -> NoReturn:
+    """A real part this machine lacks: skip, saying what and why — except under CI=true,
+    where `make test` provides every part, so a missing one is a failure."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what}; under CI=true this is a failure, not a skip")
+    pytest.skip(what)
+
+
+def corpus(name: str) -> Path:
+    path = CORPUS / name
+    if not path.is_file():
+        missing(f"the real-world feed corpus is not at {CORPUS} (../shared/corpus beside "
+                "the checkout)")
+    return path
 
 
 # --- SMTP ---------------------------------------------------------------------------------

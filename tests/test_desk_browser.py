@@ -459,7 +459,7 @@ def test_a_scheduled_send_refused_before_approval_goes_out_after_the_desk_approv
         with Store.open(path) as store:
             latest = store.runs.recent(1)[0]
             assert latest.job == f"send {period}" and latest.outcome == "ok"
-            assert latest.detail.startswith(f"{len(active)} sent, 0 already sent"), latest
+            assert latest.detail.startswith(f"{len(active)} sent, 0 failed"), latest
             assert store.ledger.counts(period) == {DeliveryState.SENT: len(active)}
             assert store.issues.is_frozen(period)
         to_subscribers = [m for m in smtp_server.handler.received if EVE not in m.recipients]

@@ -25,6 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from msdigest import config as config_mod
 from msdigest import schedule
+from msdigest.records import StartedBy
 from msdigest.store import Store
 from msdigest.subscribers import import_file
 
@@ -174,10 +175,12 @@ def services(tmp_path: Path) -> Iterator[Callable[[Path], Service]]:
         service.kill()
 
 
-def runs(path: Path) -> list[tuple[str, str | None]]:
-    """(job, outcome) of every scheduled run so far, oldest first."""
+def runs(path: Path, started_by: StartedBy = StartedBy.SCHEDULE
+         ) -> list[tuple[str, str | None]]:
+    """(job, outcome) of every scheduled run so far (or every one by hand), oldest first."""
     with Store.open(path) as store:
-        return [(r.job, r.outcome) for r in reversed(store.runs.recent(100))]
+        return [(r.job, r.outcome) for r in reversed(store.runs.recent(100))
+                if r.started_by is started_by]
 
 
 def import_subscribers(config: Path, tmp_path: Path) -> None:
@@ -401,6 +404,28 @@ def test_sync_jobs_keeps_a_missed_run_unless_the_cron_changes(tmp_path: Path) ->
         assert (local.hour, local.minute) == (after[job_id][1].hour, after[job_id][1].minute)
 
 
+def test_the_bounces_job_is_scheduled_only_while_a_bounce_mailbox_is_set(
+        tmp_path: Path) -> None:
+    config = service_config(tmp_path)
+
+    def jobs(cfg: config_mod.Config) -> dict[str, str]:
+        sched = schedule.scheduler(cfg)
+        sched.start(paused=True)
+        try:
+            schedule.sync_jobs(sched, cfg, str(config))
+            return {job.id: str(job.trigger) for job in sched.get_jobs()}
+        finally:
+            sched.remove_jobstore("default")
+            sched.shutdown()
+
+    boxed = config_mod.load(config, env={}, overrides={
+        "bounces": {"source": "maildir", "maildir": "Maildir"},
+        "schedule": {"bounces": "5 * * * *"}})
+    found = jobs(boxed)
+    assert set(found) == {"collect", "send", "bounces"} and "minute='5'" in found["bounces"]
+    assert set(jobs(config_mod.load(config, env={}))) == {"collect", "send"}  # unset: gone
+
+
 # --- approval -----------------------------------------------------------------------------
 
 
@@ -550,6 +575,7 @@ def test_a_scheduled_send_during_a_hand_run_send_refuses_and_nobody_gets_it_twic
         err = by_hand.communicate(timeout=120)[1]
         assert by_hand.returncode == 0, err
         assert runs(path) == [(f"send {period}", "refused")]
+        assert runs(path, StartedBy.MANUAL) == [("collect", "ok"), (f"send {period}", "ok")]
         assert "a send of the" in service.output() and "is already running" in service.output()
         counts = Counter(r.recipients[0] for r in smtp.handler.received)
         assert len(counts) == 400 and max(counts.values()) == 1

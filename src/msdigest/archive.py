@@ -7,16 +7,22 @@ Only sent issues are archived, exactly as they went out (their edition is frozen
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
-from .errors import TemplateError, UsageError
+from .errors import MsdigestError, TemplateError, UsageError
 from .issue import draft
 from .personal import PLACEHOLDER
 from .render import render
 from .store import Store
 from .templates import pages
+
+log = logging.getLogger(__name__)
+PAGE = re.compile(r"(index|\d{4}-(0[1-9]|1[0-2]))\.html")  # the only files it writes
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,27 @@ def write(store: Store, cfg: Config, out: Path) -> list[Entry]:
 
 
 def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a page being served is never seen half written."""
+    part = path.with_name(f".{path.name}.part")
     try:
-        path.write_text(text, "utf-8")
+        part.write_text(text, "utf-8")
+        os.replace(part, path)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def after_send(store: Store, cfg: Config) -> str:
+    """Rebuild [digest] archive_dir once a send is complete, so the new issue's "View in
+    browser" link works. What it did, in words, for the send's run and the log ("" when
+    archive_dir is off); a failure is said, not raised: the send itself went well."""
+    out = cfg.archive_dir
+    if out is None:
+        return ""
+    try:
+        entries = write(store, cfg, out)
+    except MsdigestError as exc:
+        log.error("archive: not rebuilt in %s: %s", out, exc)
+        return f"archive not rebuilt in {out}: {exc}"
+    issues = f"{len(entries)} issue{'s' if len(entries) != 1 else ''}"
+    log.info("archive: %s in %s", issues, out)
+    return f"archive: {issues} in {out}"

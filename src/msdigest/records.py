@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -101,15 +101,39 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class FeedHealth:
+    """How a feed has been doing: when it last worked, and since when it has not."""
+
+    url: str
+    checked_at: datetime | None
+    last_ok: datetime | None
+    failures: int  # in a row; 0 when the last fetch worked
+    failing_since: datetime | None
+    error: str  # the last one; "" when the last fetch worked
+    alerted_at: datetime | None  # when ops were told it is failing (None: not told)
+
+    @property
+    def failing(self) -> bool:
+        return self.failures > 0
+
+
+class StartedBy(StrEnum):
+    SCHEDULE = "schedule"  # `msdigest run`
+    MANUAL = "manual"  # a command typed by someone
+
+
+@dataclass(frozen=True)
 class RunRecord:
-    """One job the scheduler ran."""
+    """One job run: by the scheduler or by hand, how it ended, and what it counted."""
 
     id: int
     job: str
     started_at: datetime
     finished_at: datetime | None
-    outcome: str | None
+    outcome: str | None  # None while running
     detail: str
+    started_by: StartedBy = StartedBy.SCHEDULE
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class Change(StrEnum):

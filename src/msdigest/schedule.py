@@ -22,18 +22,22 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import config as config_mod
-from . import timeline
-from .collect import collect, limits_of
+from . import notices, timeline
+from .bounces.check import check
+from .bounces.mailboxes import open_mailbox
+from .collect import collect, limits_of, summarize
 from .config import Config
 from .cron import cron_trigger
+from .errors import MsdigestError
 from .period import Period
+from .records import StartedBy
 from .signals import stop_on_signals
 from .store import Store
 from .store.locks import exclusive, lock_file
+from .store.runs import JOBS_TABLE
 
 log = logging.getLogger(__name__)
 
-JOBS_TABLE = "apscheduler_jobs"
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,12 @@ class JobSpec:
 
 
 def job_specs(cfg: Config) -> tuple[JobSpec, ...]:
-    return (JobSpec("collect", "msdigest.schedule:collect_job", cfg.schedule.collect),
-            JobSpec("send", "msdigest.schedule:send_job", cfg.schedule.send))
+    jobs: tuple[JobSpec, ...] = (
+        JobSpec("collect", "msdigest.schedule:collect_job", cfg.schedule.collect),
+        JobSpec("send", "msdigest.schedule:send_job", cfg.schedule.send))
+    if cfg.bounces.enabled:
+        jobs += (JobSpec("bounces", "msdigest.schedule:bounces_job", cfg.schedule.bounces),)
+    return jobs
 
 
 def collect_job(config_path: str | None) -> str:
@@ -56,14 +64,14 @@ def collect_job(config_path: str | None) -> str:
         run = store.runs.start("collect")
         reports = collect(store, [f.url for f in cfg.feeds], cfg.base_dir, cfg.tz,
                           limits_of(cfg.collect))
-        failed = [r for r in reports if r.error]
-        detail = "; ".join(r.error or f"{r.feed}: {r.new} new, {r.updated} updated"
-                           for r in reports)
-        store.runs.finish(run, "partial" if failed else "ok", detail)
-        log.info("collect: %s", detail)
+        done = summarize(reports)
+        ended = "partial" if done.failing else "ok"
+        store.runs.finish(run, ended, done.detail, done.counts)
+        say("collect", ended, done.line, done.counts)
+        notices.feed_alerts(store, cfg)
         for outcome in timeline.tick(store, cfg, datetime.now(cfg.tz), cfg.secret):
             record(store, outcome)
-        return detail
+        return done.detail
 
 
 def send_job(config_path: str | None, period: str | None = None) -> str:
@@ -75,13 +83,41 @@ def send_job(config_path: str | None, period: str | None = None) -> str:
         return record(store, timeline.send_now(store, cfg, month, cfg.secret))
 
 
+def bounces_job(config_path: str | None) -> str:
+    """Read the bounce mailbox: hard bounces and complaints stop mail to the address."""
+    cfg = config_mod.load(config_path)
+    with Store.open(cfg.store_path) as store:
+        try:
+            with store.runs.recording("bounces", StartedBy.SCHEDULE) as run:
+                mailbox = open_mailbox(cfg.bounces)
+                try:
+                    done = check(store, cfg, mailbox)
+                finally:
+                    mailbox.close()
+                run.end("ok", done.line, done.counts)
+        except MsdigestError as exc:  # recorded as the run's error; tried again next time
+            say("bounces", "error", str(exc), {})
+            return str(exc)
+        say("bounces", "ok", done.line, done.counts)
+        return done.line
+
+
 def record(store: Store, outcome: timeline.Outcome) -> str:
     """A run in the store (what `status` lists), and its line in the log."""
     run = store.runs.start(outcome.job)
-    store.runs.finish(run, outcome.outcome, outcome.detail)
-    level = logging.INFO if outcome.outcome in ("ok", "partial") else logging.ERROR
-    log.log(level, "%s %s: %s", outcome.job, outcome.outcome, outcome.detail)
+    store.runs.finish(run, outcome.outcome, outcome.detail, outcome.counts)
+    say(outcome.job, outcome.outcome, outcome.detail, outcome.counts)
     return outcome.detail
+
+
+def say(job: str, outcome: str, line: str, counts: dict[str, int]) -> None:
+    """A job's outcome, one line in the log: "send 2026-10: 4,981 sent, 2 failed, ..."
+    (INFO when it went well; a refusal or an error says so, at WARNING or ERROR)."""
+    level = {"ok": logging.INFO, "partial": logging.WARNING, "refused": logging.WARNING}.get(
+        outcome, logging.ERROR)
+    text = line if outcome in ("ok", "partial") else f"{outcome}: {line}"
+    log.log(level, "%s: %s", job, text, extra={"job": job, "outcome": outcome,
+                                               "counts": counts})
 
 
 def scheduler(cfg: Config) -> BackgroundScheduler:
@@ -105,7 +141,12 @@ def sync_jobs(sched: BackgroundScheduler, cfg: Config, config_path: str | None) 
     and so silently drop a run missed while the service was down.)
     """
     grace = max(1, int(cfg.schedule.grace_hours * 3600))
-    for spec in job_specs(cfg):
+    wanted = job_specs(cfg)
+    for job in sched.get_jobs():
+        if job.id not in {spec.id for spec in wanted}:  # e.g. [bounces] source unset since
+            log.info("no %s job any more", job.id)
+            sched.remove_job(job.id)
+    for spec in wanted:
         trigger = cron_trigger(spec.cron, cfg.tz)
         job = sched.get_job(spec.id)
         if job is None:

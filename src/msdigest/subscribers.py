@@ -20,8 +20,9 @@ COLUMNS = ("email", "name", "themes", "status")
 MAX_NAME = 200
 STATUSES = (SubscriberStatus.ACTIVE, SubscriberStatus.UNSUBSCRIBED)
 SOURCE = "import"
-# Statuses set by the subscriber's own link or by bounces; a CSV cannot undo them.
-KEPT_SOURCES = ("link", "bounce")
+# Statuses set by the subscriber's own link, by bounces, or by a complaint (they marked
+# the digest as spam); a CSV cannot undo them.
+KEPT_SOURCES = ("link", "bounce", "complaint")
 
 
 @dataclass(frozen=True)

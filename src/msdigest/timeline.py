@@ -5,7 +5,7 @@
     send time                 the send job: sends if approved; if not, it is not dropped:
     every collect after that  ... the send is tried again, until it is approved
     send time + give_up_days  editors are told it did not go out; no more tries
-    after the send            editors get a short report
+    after the send            editors get a short report; the archive is rebuilt
 
 Level-triggered: `tick` looks at where things stand now and does what is due, so a
 service that was down at the moment something fell due does it at the next tick.
@@ -14,10 +14,10 @@ service that was down at the moment something fell due does it at the next tick.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from . import notices
+from . import archive, notices
 from .config import Config
 from .cron import cron_trigger
 from .delivery.report import Report
@@ -39,6 +39,7 @@ class Outcome:
     job: str
     outcome: str  # ok | partial | refused | error
     detail: str
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 def next_send(cfg: Config, now: datetime) -> datetime | None:
@@ -66,12 +67,12 @@ def send_now(store: Store, cfg: Config, period: Period, secret: bytes | None) ->
                        f"for {cfg.schedule.give_up_days:g} days")
     except MsdigestError as exc:
         return Outcome(job, "error", str(exc))
+    archived = ""
     if report.complete:
         sent_report(store, cfg, period, report)
-    detail = (f"{report.sent} sent, {report.already} already sent, {report.skipped} "
-              f"skipped, {report.failed} failed, {report.deferred} deferred"
-              + (f"; stopped: {report.stopped}" if report.stopped else ""))
-    return Outcome(job, "ok" if report.complete else "partial", detail)
+        archived = archive.after_send(store, cfg)  # "View in browser" works now
+    return Outcome(job, report.outcome, "; ".join(filter(None, (report.line, archived))),
+                   report.counts)
 
 
 def sent_report(store: Store, cfg: Config, period: Period, report: Report) -> None:

@@ -1,45 +1,39 @@
 """The `msdigest` command: one subcommand per job an editor or operator does.
 
     parser.py    the command line's shape
-    commands.py  the pipeline's commands;  editing.py  the editor's
-    output.py    what gets printed
+    commands.py  the pipeline's commands;  editing.py  the editor's;  operations.py  ops'
+    output.py    what gets printed;  logs.py  what gets logged, for people or machines
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import sys
 from pathlib import Path
 
-from rich.logging import RichHandler
-
 from .. import config as config_mod
 from ..errors import Exit, MsdigestError
 from ..store.errors import describe
-from .output import errors, fail
+from . import logs
+from .output import errors, fail, note
 from .parser import parser
-
-
-def setup_logging(verbose: bool, command: str) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
-        handlers=[RichHandler(console=errors, show_path=False, markup=False)])
-    logging.getLogger("msdigest").setLevel(logging.INFO if verbose else logging.WARNING)
-    for noisy in ("apscheduler", "mail.log", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.INFO if command == "run" else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    setup_logging(args.verbose, args.command)
     store = Path("the store")
     try:
         if args.command == "demo":
+            logs.setup(args.verbose, args.command, "text", sys.stderr, errors)
             return int(args.func(args))
         cfg = config_mod.load(args.config)
+        logs.setup(args.verbose, args.command, cfg.logging.format, sys.stderr, errors)
         store = cfg.store_path
+        if cfg.source == config_mod.EMBEDDED:
+            note(f"note: no config file (--config, ${config_mod.ENV_CONFIG} or ./digest.toml), so "
+                 f"the embedded demo defaults are in use: the bundled sample feed, SMTP on "
+                 f"{cfg.smtp.host}:{cfg.smtp.port} and the store {cfg.store_path}")
         return int(args.func(cfg, args))
     except MsdigestError as exc:
         return fail(str(exc), exc.exit_code)

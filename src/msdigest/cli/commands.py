@@ -10,14 +10,14 @@ import argparse
 import threading
 from pathlib import Path
 
-from .. import archive, preview, schedule
+from .. import archive, notices, preview
 from .. import config as config_mod
-from ..collect import collect, limits_of
+from ..collect import collect, limits_of, summarize
 from ..config import Config
 from ..delivery.send import dry_run, send
 from ..errors import Exit, MsdigestError, UsageError
 from ..issue import draft
-from ..records import DeliveryState
+from ..records import StartedBy
 from ..signals import stop_on_signals
 from ..store import Store
 from ..unsubscribe import Signer, ephemeral_secret
@@ -60,13 +60,18 @@ def required_secret(cfg: Config, why: str) -> bytes:
 
 def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     urls = args.feed or [f.url for f in cfg.feeds]
-    with Store.open(cfg.store_path) as store, progress_bar() as bar:
+    with Store.open(cfg.store_path) as store, progress_bar() as bar, \
+            store.runs.recording("collect", StartedBy.MANUAL) as run:
         task = bar.add_task("collecting", total=len(urls))
         reports = []
         for url in urls:
             reports += collect(store, [url], cfg.base_dir, cfg.tz, limits_of(cfg.collect))
             bar.advance(task)
+        done = summarize(reports)
+        run.end("partial" if done.failing else "ok", done.detail, done.counts)
         total = store.content.count()
+        alerts = notices.feed_alerts(store, cfg)
+        told = ", ".join(a for a, _ in notices.ops(store, cfg))
     for r in reports:
         if r.error:
             say(f"{r.feed}: FAILED — {r.error}")
@@ -75,11 +80,13 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
         else:
             say(f"{r.feed}: {r.new} new, {r.updated} updated, {r.unchanged} unchanged, "
                 f"{len(r.skipped)} skipped")
-            for s in r.skipped:
-                say(f"  skipped {s.entry}: {s.reason}")
-            for w in r.warnings:
-                say(f"  warning: {w}")
+        for s in r.skipped:
+            say(f"  skipped {s.entry}: {s.reason}")
+        for w in r.warnings:
+            say(f"  warning: {w}")
     say(f"store {cfg.store_path}: {total} summaries")
+    for subject in alerts:
+        say(f"emailed {told}: {subject}")
     return Exit.PARTIAL if any(r.error for r in reports) else Exit.OK
 
 
@@ -115,6 +122,7 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
         "the same between sends.")
     outbox = folder_arg(args.outbox, "--outbox") if args.dry_run else None
     stop = threading.Event()
+    archived = ""
 
     def stopping(signal_name: str) -> None:
         note(f"\n{signal_name}: finishing the messages in flight (again to abort)")
@@ -122,11 +130,18 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     with Store.open(cfg.store_path) as store, progress_bar() as bar, \
             stop_on_signals(stop, stopping, second_aborts=True):
         progress = BarProgress(bar, "writing" if args.dry_run else "sending")
-        if outbox is not None:
+        if outbox is not None:  # records nothing, not even a run
             report = dry_run(store, cfg, args.period, secret, outbox, progress)
         else:
-            report = send(store, cfg, args.period, secret, progress, stop)
+            with store.runs.recording(f"send {args.period}", StartedBy.MANUAL) as run:
+                report = send(store, cfg, args.period, secret, progress, stop)
+                # the new issue's "View in browser" page, once everyone has it
+                archived = archive.after_send(store, cfg) if report.complete else ""
+                run.end(report.outcome, "; ".join(filter(None, (report.line, archived))),
+                        report.counts)
     print_report(report)
+    if archived:
+        say(archived)
     if args.dry_run:
         say(f"dry run: wrote {len(report.written)} .eml files to {args.outbox}; "
             "nothing was sent or recorded")
@@ -141,34 +156,6 @@ def cmd_archive(cfg: Config, args: argparse.Namespace) -> int:
         say(f"{out / e.file}  {e.subject}")
     say(f"{out / 'index.html'}  {len(entries)} issues; publish the folder at "
         f"{cfg.digest.archive_url}/ for the emails' \"View in browser\" links")
-    return Exit.OK
-
-
-def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    with Store.open(cfg.store_path, readonly=True) as store:
-        periods = [args.period] if args.period else store.issues.frozen_periods()
-        if not periods:
-            say("no issue has been sent yet")
-        for period in periods:
-            counts = store.ledger.counts(period)
-            table(f"issue {period}", ("state", "subscribers"),
-                  ((str(state), str(n)) for state, n in sorted(counts.items())))
-            for d in store.ledger.rows(period, (DeliveryState.FAILED, DeliveryState.DEFERRED,
-                                                DeliveryState.SENDING)):
-                say(f"  {d.state}: {d.email}: {d.reason or 'interrupted'}")
-            for d in store.ledger.rows(period, duplicates=True):
-                say(f"  possibly duplicated: {d.email} (Message-ID {d.message_id})")
-        runs = store.runs.recent(10)
-    if runs and not args.period:
-        table("recent scheduled runs", ("job", "started", "outcome", "detail"), (
-            (r.job, f"{r.started_at:%Y-%m-%d %H:%M:%S} UTC", r.outcome or "running", r.detail)
-            for r in runs))
-    return Exit.OK
-
-
-def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
-    path = config_mod.resolve_path(args.config)
-    schedule.serve(cfg, str(path.resolve()) if path else None, announce=say)
     return Exit.OK
 
 

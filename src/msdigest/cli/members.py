@@ -48,7 +48,8 @@ def cmd_subscribers(cfg: Config, args: argparse.Namespace) -> int:
     for e in report.errors:
         say(f"  {args.file}: {e}")
     for email in report.kept_unsubscribed:
-        say(f"  kept unsubscribed: {email} opted out through their own link")
+        say(f"  kept unsubscribed: {email} opted out through their own link, bounced, or "
+            "reported the digest as spam")
     for email in report.suppressed:
         say(f"  suppressed: {email} was erased at their request and is not added back")
     return Exit.PARTIAL if report.errors else Exit.OK

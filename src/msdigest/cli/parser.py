@@ -9,7 +9,7 @@ from .. import __version__
 from ..errors import PeriodError
 from ..model import SubscriberStatus
 from ..period import Period
-from . import commands, demo, editing, members, themes
+from . import commands, demo, editing, members, operations, themes
 
 EPILOG = """\
 exit codes:
@@ -29,11 +29,11 @@ MSDIGEST_SMTP_PASSWORD (SMTP login) and MSDIGEST_SECRET (signs unsubscribe links
 
 typical month:
   msdigest collect                          # also runs daily under `msdigest run`
-  msdigest preview --period 2026-07 --out preview/     # or --serve
-  msdigest issue exclude --period 2026-07 3f9c2a       # editorial changes, if any
-  msdigest send-test --period 2026-07 --to editor@example.org
-  msdigest approve --period 2026-07 --by "Editor Name"
-  msdigest send --period 2026-07
+  msdigest preview --period 2026-10 --out preview/     # or --serve
+  msdigest issue exclude --period 2026-10 6035f2dc     # editorial changes, if any
+  msdigest send-test --period 2026-10 --to editor@example.org
+  msdigest approve --period 2026-10 --by "Editor Name"
+  msdigest send --period 2026-10
 """
 
 
@@ -201,11 +201,34 @@ def parser() -> argparse.ArgumentParser:
               commands.cmd_archive)
     arc.add_argument("--out", required=True, metavar="DIR", help="folder for the pages")
 
-    with_period(add("status", "delivery counts and failures per issue, and recent scheduled "
-                    "runs", commands.cmd_status), required=False, help="one issue (default: all)")
+    st = with_period(add("status", "delivery counts and failures per issue, the feeds' health, "
+                         "recent runs and the next scheduled ones; exit 3 when degraded (a "
+                         "feed failing, a send unfinished past its time)",
+                         operations.cmd_status), required=False,
+                     help="one issue (default: all)")
+    st.add_argument("--json", action="store_true",
+                    help="one JSON document for scripts and monitoring: feeds, runs, issues, "
+                         "the schedule, problems")
+
+    b = add("bounces", "bounces and complaints that came back after the relay took the mail "
+            "([bounces]: an IMAP folder or a Maildir)", operations.cmd_bounces)
+    bsub = b.add_subparsers(dest="action", required=True)
+    bsub.add_parser("check", help="read the bounce mailbox now (`msdigest run` does it as "
+                    "[schedule] bounces says): hard bounces and complaints stop mail to the "
+                    "address, soft bounces count toward [smtp] bounce_after; each handled "
+                    "report is moved to [bounces] processed_folder")
+
+    bk = add("backup", "copy the store while msdigest runs (SQLite's online backup), checked "
+             "and private", operations.cmd_backup)
+    bk.add_argument("--to", required=True, metavar="FILE", help="a new file for the copy")
+    rs = add("restore", "put a backup in place of the store (stop `msdigest run` and "
+             "`msdigest web` first); the store it replaces is kept beside it",
+             operations.cmd_restore)
+    rs.add_argument("--from", required=True, metavar="FILE", dest="source",
+                    help="a file `msdigest backup` wrote")
 
     add("run", "run the scheduler service: collect and the monthly send, as [schedule] says",
-        commands.cmd_run)
+        operations.cmd_run)
 
     w = add("web", "serve the unsubscribe and theme-preference pages the emails link to",
             commands.cmd_web)
@@ -218,4 +241,18 @@ def parser() -> argparse.ArgumentParser:
                    "temporary folder)")
 
     add("config", "check the config file and show what it resolves to", commands.cmd_config)
+    everywhere(p)
     return p
+
+
+def everywhere(p: argparse.ArgumentParser) -> None:
+    """--config and -v after any command too (`msdigest collect --config x.toml`): each
+    subcommand takes them, defaulting to what was given before the command."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for cmd in action.choices.values():
+                cmd.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                                 help="config file (TOML), as before the command")
+                cmd.add_argument("-v", "--verbose", action="store_true",
+                                 default=argparse.SUPPRESS, help="log more detail")
+                everywhere(cmd)

@@ -23,16 +23,19 @@ from ..model import Site, Theme
 from .sections import (
     EMBEDDED,
     ENV_CONFIG,
+    ENV_IMAP_PASSWORD,
     ENV_PASSWORD,
     ENV_SECRET,
     RENAMED,
     SECTIONS,
     SITE_CHECKS,
     THEME_KEYS,
+    Bounces,
     Check,
     Collect,
     Digest,
     Feed,
+    Logging,
     Schedule,
     Smtp,
     Store,
@@ -41,9 +44,9 @@ from .sections import (
     Web,
 )
 
-__all__ = ["EMBEDDED", "ENV_CONFIG", "ENV_PASSWORD", "ENV_SECRET", "Collect", "Config",
-           "Digest", "Feed",
-           "Schedule", "Smtp", "Store", "Unsubscribe", "load", "resolve_path"]
+__all__ = ["EMBEDDED", "ENV_CONFIG", "ENV_IMAP_PASSWORD", "ENV_PASSWORD", "ENV_SECRET",
+           "Bounces", "Collect", "Config", "Digest", "Feed", "Logging", "Schedule", "Smtp",
+           "Store", "Unsubscribe", "load", "resolve_path"]
 
 DEFAULT_FILE = "digest.toml"
 MIN_SECRET_BYTES = 32
@@ -63,6 +66,8 @@ class Config:
     subscribe: Subscribe
     digest: Digest
     schedule: Schedule
+    logging: Logging
+    bounces: Bounces
     themes: tuple[Theme, ...]
 
     @property
@@ -85,6 +90,11 @@ class Config:
     def secret(self) -> bytes | None:
         """The key that signs subscribers' links (MSDIGEST_SECRET), if set."""
         return self.unsubscribe.secret.encode() if self.unsubscribe.secret else None
+
+    @property
+    def archive_dir(self) -> Path | None:
+        """Where the archive is rebuilt after each completed send (None: it is not)."""
+        return self.base_dir / self.digest.archive_dir if self.digest.archive_dir else None
 
     def templates_dir(self) -> Path | None:
         """The editor's own templates folder, or None for the bundled ones."""
@@ -221,7 +231,7 @@ def _build(data: dict[str, Any], src: str, base_dir: Path, env: dict[str, str]) 
                                SITE_CHECKS if name == "site" else None)
                 for name, cls in SECTIONS.items()}
     schedule: Schedule = sections["schedule"]
-    for job in ("collect", "send"):
+    for job in ("collect", "send", "bounces"):
         try:
             cron_trigger(getattr(schedule, job), schedule.tz)
         except ValueError as exc:
@@ -233,6 +243,17 @@ def _build(data: dict[str, Any], src: str, base_dir: Path, env: dict[str, str]) 
     for i, raw in enumerate(data["feeds"], 1):
         feed = _section(Feed, raw, f"{src}: [[feeds]] #{i}", env)
         feeds.append(dataclasses.replace(feed, name=feed.name or feed.url))
+    bounces: Bounces = sections["bounces"]
+    if bounces.source == "imap":
+        for key in ("host", "username"):
+            if not getattr(bounces, key):
+                raise ConfigError(f"{src}: [bounces] {key}: required when source = \"imap\"")
+    if bounces.source == "maildir" and not bounces.maildir:
+        raise ConfigError(f"{src}: [bounces] maildir: required when source = \"maildir\" "
+                          "(the Maildir folder, relative to this file)")
+    sections["bounces"] = dataclasses.replace(
+        bounces, maildir=str(base_dir / bounces.maildir) if bounces.maildir else "",
+        ca_file=str(base_dir / bounces.ca_file) if bounces.ca_file else "")
     smtp: Smtp = sections["smtp"]
     if smtp.ca_file:
         sections["smtp"] = dataclasses.replace(smtp, ca_file=str(base_dir / smtp.ca_file))

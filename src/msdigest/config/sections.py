@@ -16,6 +16,7 @@ from ..model import Site, Theme, subject_problem
 ENV_CONFIG = "MSDIGEST_CONFIG"
 ENV_PASSWORD = "MSDIGEST_SMTP_PASSWORD"
 ENV_SECRET = "MSDIGEST_SECRET"
+ENV_IMAP_PASSWORD = "MSDIGEST_IMAP_PASSWORD"
 EMBEDDED = "<embedded defaults>"
 
 Check = Callable[[Any], str | None]  # an error text, or None when the value is fine
@@ -42,6 +43,11 @@ def between(low: int, high: int) -> Check:
 def one_of(*choices: str) -> Check:
     return lambda v: None if v in choices else \
         f"must be {', '.join(choices[:-1])} or {choices[-1]}, got {v!r}"
+
+
+def addresses(v: tuple[str, ...]) -> str | None:
+    bad = [a for a in v if "@" not in a.strip(" <>") or any(c.isspace() for c in a.strip())]
+    return f"not an email address: {bad[0]!r}" if bad else None
 
 
 def https(v: str) -> str | None:
@@ -76,6 +82,9 @@ class Feed:
 class Collect:
     timeout: float = field(metadata=checks(at_least(1)))  # the whole fetch of one feed
     max_feed_mb: float = field(metadata=checks(at_least(0.1)))
+    # a feed failing this long: ops are emailed once (and once when it works again)
+    alert_after_hours: float = field(metadata=checks(at_least(0)))
+    alert_to: tuple[str, ...] = field(metadata=checks(addresses))  # () = the editors
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,7 @@ class Digest:
     disclaimer: str
     caveats: tuple[str, ...]
     archive_url: str = field(metadata=checks(https))
+    archive_dir: str  # rebuilt after each completed send; relative to the config; "" = off
     require_approval: bool
     # summaries collected after the issue was approved: held for the next issue, or in
     # this one (which then needs approving again)
@@ -127,6 +137,7 @@ class Schedule:
     grace_hours: float = field(metadata=checks(at_least(0)))
     review_days: float = field(metadata=checks(at_least(0)))  # draft mailed to editors
     give_up_days: float = field(metadata=checks(at_least(0)))  # then editors are told
+    bounces: str  # when the bounce mailbox is read, if [bounces] source is set
 
     @property
     def tz(self) -> ZoneInfo:
@@ -148,8 +159,37 @@ class Web:
     trusted_proxy: str  # the reverse proxy's address, whose X-Forwarded-Proto counts
 
 
+@dataclass(frozen=True)
+class Logging:
+    # when stderr is not a terminal: one line per event, as text or as JSON
+    format: str = field(metadata=checks(one_of("text", "json")))
+
+
+@dataclass(frozen=True)
+class Bounces:
+    """The mailbox bounces (DSNs) and complaints (ARF reports) come back to."""
+
+    source: str = field(metadata=checks(one_of("", "imap", "maildir")))  # "" = not read
+    host: str
+    port: int = field(metadata=checks(between(1, 65535)))
+    security: str = field(metadata=checks(one_of("ssl", "starttls")))  # TLS either way
+    username: str
+    folder: str
+    processed_folder: str = field(metadata=checks(lambda v: None if v.strip() else
+                                                  "required: where handled reports go"))
+    maildir: str  # relative to the config file
+    ca_file: str  # relative to the config file; "" = the system's CA store
+    timeout: float = field(metadata=checks(at_least(1)))
+    password: str | None = from_env(ENV_IMAP_PASSWORD)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.source)
+
+
 SECTIONS: dict[str, type] = {"site": Site, "store": Store, "collect": Collect, "smtp": Smtp,
-                             "web": Web, "subscribe": Subscribe,
+                             "web": Web, "subscribe": Subscribe, "logging": Logging,
+                             "bounces": Bounces,
                              "unsubscribe": Unsubscribe, "digest": Digest, "schedule": Schedule}
 RENAMED = {("site", "from"): "sender"}
 SITE_CHECKS: dict[str, tuple[Check, ...]] = {"url": (https,)}

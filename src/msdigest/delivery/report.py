@@ -69,3 +69,29 @@ class Report:
     @property
     def rate(self) -> float:
         return self.sent / self.seconds if self.seconds else 0.0
+
+    @property
+    def outcome(self) -> str:
+        """How the run is recorded: ok, partial (some left or failed), error (nothing went
+        out and it stopped) or interrupted."""
+        if self.interrupted:
+            return "interrupted"
+        if self.stopped and not self.sent:
+            return "error"
+        return "ok" if self.complete else "partial"
+
+    @property
+    def line(self) -> str:
+        """What the log says: "4,981 sent, 2 failed, 17 deferred"."""
+        parts = [f"{self.sent:,} sent", f"{self.failed:,} failed", f"{self.deferred:,} deferred"]
+        for n, what in ((self.already, "sent before"), (self.skipped, "skipped"),
+                        (self.remaining, "not attempted yet"), (self.bounced, "marked bounced")):
+            if n:
+                parts.append(f"{n:,} {what}")
+        return ", ".join(parts) + (f"; stopped: {self.stopped}" if self.stopped else "")
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"sent": self.sent, "already": self.already, "skipped": self.skipped,
+                "failed": self.failed, "deferred": self.deferred, "remaining": self.remaining,
+                "duplicates": self.duplicates, "bounced": self.bounced, "total": self.total}

@@ -103,7 +103,7 @@ class LedgerRows:
 
     def bounced(self, email: str, after: int) -> bool:
         with self.store.transaction():
-            if self.store.ledger.permanent_failures(email) < after:
+            if self.store.bounces.issues_bounced(email) < after:
                 return False
             self.store.subscribers.set_status(email, SubscriberStatus.BOUNCED, "bounce")
             return True

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -68,9 +69,17 @@ def _describe(entry: Entry, index: int) -> str:
     return label
 
 
+def _absolute(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
 def _to_summary(entry: Entry, index: int, feed: str, tz: tzinfo, out: Parsed) -> None:
     what = _describe(entry, index)
-    if not entry.link.startswith(("http://", "https://")):
+    if entry.link and not urlsplit(entry.link).scheme:
+        out.skipped.append(Skipped(feed, what, f"relative link {entry.link[:80]!r}, and the "
+                                   "feed does not say where it lives to resolve it against"))
+        return
+    if not _absolute(entry.link):
         out.skipped.append(Skipped(feed, what, "no http(s) link to read the summary"))
         return
     title = plain_title(entry.title)
@@ -101,7 +110,7 @@ def _json_date(value: Any) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def json_feed(body: bytes, feed: str) -> list[Entry]:
+def json_feed(body: bytes, feed: str, location: str = "") -> list[Entry]:
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -114,8 +123,11 @@ def json_feed(body: bytes, feed: str) -> list[Entry]:
     items = data.get("items")
     if not isinstance(items, list):
         raise FeedError(f"{feed}: JSON Feed has no items list")
+    # relative item URLs: against where the document was read, else where it says it lives
+    base = location or next((str(data[k]) for k in ("feed_url", "home_page_url")
+                             if _absolute(str(data.get(k) or ""))), "")
     return [Entry(guid=str(item.get("id", "")).strip(),
-                  link=str(item.get("url") or item.get("external_url") or "").strip(),
+                  link=_resolve(base, str(item.get("url") or item.get("external_url") or "")),
                   title=str(item.get("title", "") or ""),
                   html=str(item.get("content_html") or item.get("content_text")
                            or item.get("summary") or ""),
@@ -142,9 +154,37 @@ def _entry_html(entry: dict[str, Any]) -> str:
     return str(entry.get("summary", "") or "")
 
 
-def rss_atom(body: bytes, feed: str, content_type: str, out: Parsed) -> list[Entry]:
-    doc = feedparser.parse(body, response_headers={"content-type": content_type}
-                           if content_type else None, sanitize_html=False)
+def _resolve(base: str, link: str) -> str:
+    link = link.strip()
+    return urljoin(base, link) if base and link and not _absolute(link) else link
+
+
+def _home(feed: dict[str, Any]) -> str:
+    """Where a feed says it lives: its self link, else its home page (absolute only)."""
+    for link in feed.get("links") or []:
+        if link.get("rel") == "self" and _absolute(str(link.get("href") or "")):
+            return str(link["href"])
+    home = str(feed.get("link") or "")
+    return home if _absolute(home) else ""
+
+
+def _feedparser(body: bytes, content_type: str, location: str) -> Any:
+    headers = {"content-type": content_type} if content_type else {}
+    if location:  # relative links (and xml:base) are relative to the document's URL
+        headers["content-location"] = location
+    return feedparser.parse(body, response_headers=headers or None, sanitize_html=False)
+
+
+def rss_atom(body: bytes, feed: str, content_type: str, out: Parsed,
+             location: str = "") -> list[Entry]:
+    doc = _feedparser(body, content_type, location)
+    if not location and any(e.get("link") and not _absolute(str(e["link"]))
+                            for e in doc.entries):
+        # A copy read from a file: its relative links are relative to where the feed
+        # lives, which its self link says (a file:// base would make none of them http).
+        home = _home(doc.get("feed") or {})
+        if home:
+            doc = _feedparser(body, content_type, home)
     if doc.bozo:
         exc = doc.get("bozo_exception")
         line = getattr(exc, "getLineNumber", lambda: None)()
@@ -165,11 +205,14 @@ def _looks_like_json(body: bytes, content_type: str) -> bool:
     return "json" in content_type or body.lstrip()[:1] == b"{"
 
 
-def parse(body: bytes, feed: str, tz: tzinfo, content_type: str = "") -> Parsed:
-    """Turn a feed document into summaries; raises FeedError if nothing is usable."""
+def parse(body: bytes, feed: str, tz: tzinfo, content_type: str = "",
+          location: str = "") -> Parsed:
+    """Turn a feed document into summaries; raises FeedError if nothing is usable.
+    `location`: the URL the document was read from (relative links are resolved
+    against it); "" for a file, whose own self link is used instead."""
     out = Parsed()
-    entries = json_feed(body, feed) if _looks_like_json(body, content_type) \
-        else rss_atom(body, feed, content_type, out)
+    entries = json_feed(body, feed, location) if _looks_like_json(body, content_type) \
+        else rss_atom(body, feed, content_type, out, location)
     for index, entry in enumerate(entries, 1):
         _to_summary(entry, index, feed, tz, out)
     return out

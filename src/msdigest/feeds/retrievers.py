@@ -6,6 +6,7 @@ import http.client
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ class Fetched:
     body: bytes | None  # None: not modified since last time
     content_type: str = ""
     state: FeedState = field(default_factory=FeedState)  # for the next conditional GET
+    # where the document was read from, which relative links in it are relative to: the
+    # URL after redirects (or its Content-Location); "" for a file, which is a copy of a
+    # document that lives elsewhere (the feed's self link says where)
+    location: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,11 @@ def from_http(url: str, base_dir: Path, state: FeedState, limits: Limits) -> Fet
     try:
         with urllib.request.urlopen(request, timeout=limits.seconds) as resp:
             body = _read(resp, url, limits, deadline)
+            location = urllib.parse.urljoin(resp.geturl() or url,
+                                            resp.headers.get("Content-Location", ""))
             return Fetched(body, resp.headers.get("Content-Type", ""),
-                           FeedState(resp.headers.get("ETag"), resp.headers.get("Last-Modified")))
+                           FeedState(resp.headers.get("ETag"), resp.headers.get("Last-Modified")),
+                           location)
     except urllib.error.HTTPError as exc:
         if exc.code == 304:
             return Fetched(None, "", state)

@@ -1,9 +1,10 @@
 """Store: one SQLite file holding summaries, subscribers, issues and the delivery ledger.
 
 `Store.open(path)` gives one connection and a repository per concern:
-`content` (summaries, feeds), `subscribers`, `issues` (edits, approvals, frozen
-issues), `ledger` (deliveries), `runs` and `labels` (theme examples from editors).
-They share the connection and its lock.
+`content` (summaries), `feeds` (their health), `subscribers`, `issues` (edits,
+approvals, frozen issues), `ledger` (deliveries), `runs`, `bounces` (read from the
+bounce mailbox), `editors`, `audit`, `signups` and `labels` (theme examples from
+editors). They share the connection and its lock.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from pathlib import Path
 from ..clock import Clock, system_clock
 from ..errors import StoreError
 from .audit import Audit
+from .bounces import Bounces
 from .content import Content
 from .db import Database
 from .editors import Editors
 from .errors import describe
+from .feeds import Feeds
 from .issues import Issues
 from .labels import Labels
 from .ledger import Ledger
@@ -57,6 +60,7 @@ class Store:
         self.db = db
         self.path = path
         self.content = Content(db)
+        self.feeds = Feeds(db)
         self.subscribers = Subscribers(db)
         self.issues = Issues(db)
         self.ledger = Ledger(db)
@@ -65,6 +69,7 @@ class Store:
         self.audit = Audit(db)
         self.signups = Signups(db)
         self.labels = Labels(db)
+        self.bounces = Bounces(db)
 
     @classmethod
     def open(cls, path: Path | str, clock: Clock = system_clock,

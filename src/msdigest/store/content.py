@@ -1,4 +1,4 @@
-"""Summaries as collected, each feed's conditional-GET state, and entries skipped."""
+"""Summaries as collected, and the entries a feed had that could not be stored."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..clock import from_iso, iso
 from ..model import Skipped, Summary
-from ..records import Change, FeedState
+from ..records import Change
 from .db import Repository
 
 
@@ -96,21 +96,7 @@ class Content(Repository):
         row = self.db.one("SELECT * FROM summaries ORDER BY published DESC, id LIMIT 1")
         return _summary(row) if row else None
 
-    # --- feeds -----------------------------------------------------------------------------
-
-    def feed_state(self, url: str) -> FeedState:
-        row = self.db.one("SELECT etag, modified FROM feed_state WHERE url=?", (url,))
-        return FeedState(row["etag"], row["modified"]) if row else FeedState()
-
-    def record_feed(self, url: str, state: FeedState | None, error: str | None) -> None:
-        """After a fetch: the new conditional-GET state (None keeps the old), or the error."""
-        state = state or FeedState()
-        self.db.execute(
-            """INSERT INTO feed_state VALUES (?,?,?,?,?)
-               ON CONFLICT(url) DO UPDATE SET
-                 etag=COALESCE(excluded.etag, etag), modified=COALESCE(excluded.modified, modified),
-                 checked_at=excluded.checked_at, error=excluded.error""",
-            (url, state.etag, state.modified, self.db.stamp(), error))
+    # --- entries skipped at collection ---------------------------------------------------
 
     def replace_skipped(self, feed: str, skipped: list[Skipped]) -> None:
         stamp = self.db.stamp()

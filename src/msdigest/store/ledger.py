@@ -134,3 +134,21 @@ class Ledger(Repository):
         rows = self.db.all("SELECT state, count(*) n FROM deliveries WHERE period=? "
                            "GROUP BY state", (str(period),))
         return {DeliveryState(r["state"]): r["n"] for r in rows}
+
+    def last_sent_at(self, period: Period) -> datetime | None:
+        """When the last message of this issue was accepted (None: none yet)."""
+        row = self.db.one("SELECT max(updated_at) FROM deliveries WHERE period=? AND "
+                          "state='sent'", (str(period),))
+        return from_iso(row[0]) if row and row[0] else None
+
+    def last_change(self, period: Period) -> datetime | None:
+        """When any row of this issue last changed (a send under way keeps it recent)."""
+        row = self.db.one("SELECT max(updated_at) FROM deliveries WHERE period=?",
+                          (str(period),))
+        return from_iso(row[0]) if row and row[0] else None
+
+    def find(self, message_id: str) -> Delivery | None:
+        """The row that sent the message with this Message-ID (a bounce quotes it)."""
+        row = self.db.one("SELECT * FROM deliveries WHERE message_id=? AND message_id != '' "
+                          "LIMIT 1", (message_id,))
+        return _delivery(row) if row else None

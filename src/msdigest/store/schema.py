@@ -216,8 +216,42 @@ CREATE TABLE IF NOT EXISTS theme_examples (
 );
 """
 
+# 6: operations. Each feed's health (last success, consecutive failures, failing since,
+#    when ops were alerted); every run, by hand or scheduled, with its counts; reports
+#    read from the bounce mailbox (each message once) and the bounces and complaints they
+#    carried; the ledger looked up by Message-ID, which a bounce quotes.
+OPERATIONS = """
+ALTER TABLE feed_state ADD COLUMN last_ok TEXT;
+ALTER TABLE feed_state ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE feed_state ADD COLUMN failing_since TEXT;
+ALTER TABLE feed_state ADD COLUMN alerted_at TEXT;
+UPDATE feed_state SET failures = 1, failing_since = checked_at WHERE error IS NOT NULL;
+UPDATE feed_state SET last_ok = checked_at WHERE error IS NULL;
+ALTER TABLE runs ADD COLUMN started_by TEXT NOT NULL DEFAULT 'schedule';
+ALTER TABLE runs ADD COLUMN counts TEXT NOT NULL DEFAULT '{}';
+CREATE INDEX IF NOT EXISTS deliveries_message_id ON deliveries(message_id)
+    WHERE message_id != '';
+CREATE TABLE IF NOT EXISTS mail_reports (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    handled_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bounces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    email TEXT NOT NULL,
+    period TEXT,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    report TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bounces_email ON bounces(email, kind);
+"""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, THEME_EXAMPLES)
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, THEME_EXAMPLES, OPERATIONS)
 VERSION = len(MIGRATIONS)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from .. import learning
+from .. import health, learning
 from ..compose import Placed
 from ..config import Config
 from ..editorial import ApprovalState, content_hash, standing
@@ -106,6 +106,8 @@ def desk_context(store: Store, cfg: Config, period: Period, signer: Signer, base
         "weak": [_check(c, titles) for c in d.chosen if c.weak],
         "review": [_check(c, titles) for c in d.chosen if c.review],
         "skipped": store.content.skipped(),
+        "failing_feeds": [{"name": f.name, "url": f.url, "state": f.describe()}
+                          for f in health.failing(store, cfg)],
         "sections": sections,
         "theme_ids": cfg.theme_ids,
         "intro_html": Markup(intro_html(issue.intro)),

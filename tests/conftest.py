@@ -1,4 +1,5 @@
-"""Real parts for the tests: an SMTP server, an HTTP server for feeds, SQLite files."""
+"""Real parts for the tests: an SMTP server, an HTTP server for feeds, SQLite files and,
+for tests marked `both_stores`, the same test again on a PostgreSQL database of its own."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from msdigest.issue import draft
 from msdigest.model import Issue
 from msdigest.period import Period
 from msdigest.store import Store
+
+from . import pg
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = b"test-secret-key-0123456789-abcdefghijklmnop"  # 32 bytes or more, as required
@@ -204,11 +207,35 @@ def write_config(path: Path, tables: dict[str, dict[str, Any]],
     return path
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked both_stores runs once on SQLite and once on PostgreSQL."""
+    if metafunc.definition.get_closest_marker("both_stores") and \
+            "store_url" in metafunc.fixturenames:
+        metafunc.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def make_config(tmp_path: Path) -> Callable[..., Config]:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store's URL: a SQLite file, or (parametrized) a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite'}"
+        return
+    pg.require()
+    url = pg.create_database()
+    try:
+        yield url
+    finally:
+        pg.drop_database(url)
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, store_url: str) -> Callable[..., Config]:
     def make(feeds: list[str] | None = None, smtp: SmtpServer | None = None,
              smtp_extra: dict[str, Any] | None = None, **tables: dict[str, Any]) -> Config:
-        tables.setdefault("store", {"path": str(tmp_path / "store.sqlite")})
+        where = ({"path": str(tmp_path / "store.sqlite")} if store_url.startswith("sqlite:")
+                 else {"url": store_url})
+        given = tables.get("store", {})
+        tables["store"] = given if "url" in given or "path" in given else {**where, **given}
         # Approval has tests of its own; elsewhere an issue may go out unapproved.
         tables.setdefault("digest", {"require_approval": False})
         if smtp is not None:
@@ -223,8 +250,9 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "store.sqlite") as s:
+def store(tmp_path: Path, store_url: str) -> Iterator[Store]:
+    with Store.open(tmp_path / "store.sqlite" if store_url.startswith("sqlite:")
+                    else store_url) as s:
         yield s
 
 

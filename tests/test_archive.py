@@ -32,7 +32,7 @@ from .conftest import REPO, SECRET, SmtpServer
 def test_archive_has_every_sent_issue_and_an_index(
         make_config: Callable[..., Config], smtp_server: SmtpServer, tmp_path: Path) -> None:
     cfg = make_config(smtp=smtp_server)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
         send(store, cfg, Period.parse("2026-08"), SECRET)
@@ -77,13 +77,13 @@ def test_a_completed_scheduled_send_rebuilds_the_archive_which_web_serves_where_
     monkeypatch.setenv("MSDIGEST_SECRET", SECRET.decode())
     cfg = make_config(feeds=["msdigest:sample-feed.xml"], smtp=smtp_server)
     assert cfg.archive_dir == tmp_path / "archive"  # the default: beside the config
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
     assert "sent" in schedule.send_job(cfg.source, "2026-10")
     assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == ["2026-10.html",
                                                                       "index.html"]
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         [sent_run] = store.runs.recent()
     assert (sent_run.job, sent_run.outcome, sent_run.started_by) == (
         "send 2026-10", "ok", StartedBy.SCHEDULE)
@@ -117,7 +117,7 @@ def test_a_hand_run_send_rebuilds_it_too_unless_archive_dir_is_empty_or_the_send
     cfg = make_config(smtp=smtp_server, digest={"require_approval": False,
                                                 "archive_dir": "site/archive"},
                       smtp_extra={"max_attempts": 1, "timeout": 2})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
     cli = [sys.executable, "-m", "msdigest.cli", "--config", cfg.source, "send", "--period"]

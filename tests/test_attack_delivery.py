@@ -30,6 +30,8 @@ from msdigest.subscribers import import_file
 from .conftest import SECRET, SmtpHandler, SmtpServer, start_smtp
 from .test_delivery import ENV, cli, subscribers, wait_for
 
+pytestmark = pytest.mark.both_stores  # the whole file again on PostgreSQL
+
 PERIOD = Period(2026, 10)
 
 
@@ -54,8 +56,10 @@ def slow() -> Iterator[SmtpServer]:
 
 def loaded(make_config: Callable[..., Config], server: SmtpServer, n: int,
            **smtp: Any) -> tuple[Config, list[Subscriber]]:
-    cfg = make_config(smtp=server, smtp_extra={"concurrency": 4, **smtp})
-    with Store.open(cfg.store_path) as store:
+    # a short lease: a killed sender's rows are taken over after 5 s, not a minute
+    cfg = make_config(smtp=server, smtp_extra={"concurrency": 4, **smtp},
+                      store={"lease_seconds": 5})
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         return cfg, subscribers(store, n)
 
@@ -67,7 +71,7 @@ def check_once_each(cfg: Config, server: SmtpServer, subs: list[Subscriber],
     counts = Counter(r.recipients[0] for r in server.handler.received)
     assert set(counts) == {s.email for s in subs}
     twice = {email for email, n in counts.items() if n > 1}
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         assert store.ledger.counts(PERIOD) == {DeliveryState.SENT: len(subs)}
         flagged = {d.email for d in store.ledger.rows(PERIOD, duplicates=True)}
     assert twice <= flagged, twice - flagged
@@ -122,7 +126,7 @@ def test_the_reply_to_a_whole_message_may_take_longer_than_the_command_timeout(
     server = start_smtp(SlowHandler(2.0))  # a server that scans mail before it answers
     try:
         cfg, subs = loaded(make_config, server, 4, timeout=1, data_timeout=10)
-        with Store.open(cfg.store_path) as store:
+        with Store.open(cfg.store_location) as store:
             report = send(store, cfg, PERIOD, SECRET)
         assert (report.sent, report.duplicates, report.deferred) == (4, 0, 0)
         assert Counter(r.recipients[0] for r in server.handler.received) == Counter(
@@ -150,11 +154,11 @@ def test_people_who_unsubscribe_during_a_send_are_skipped_in_that_send(
     def unsubscribe_some(envelope: Envelope) -> None:
         if len(slow.handler.received) == 5 and not done.is_set():
             done.set()
-            with Store.open(cfg.store_path) as other:  # as the link pages would
+            with Store.open(cfg.store_location) as other:  # as the link pages would
                 for email in leaving:
                     other.subscribers.set_status(email, SubscriberStatus.UNSUBSCRIBED, "link")
     slow.handler.data_reply = unsubscribe_some  # type: ignore[assignment]
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         report = send(store, cfg, PERIOD, SECRET)
         assert done.is_set() and report.complete and report.remaining == 0
         assert report.skipped >= 20
@@ -171,7 +175,7 @@ def test_an_internationalized_domain_is_sent_as_idna_and_one_bad_row_stops_nobod
     cfg, _ = loaded(make_config, smtp_server, 30)
     csv = tmp_path / "idn.csv"
     csv.write_text("email,name,themes,status\nidn@bücher.example,Idn,,active\n", "utf-8")
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         report = import_file(store, csv, cfg.theme_ids)
         assert (report.new, report.errors) == (1, [])
         assert store.subscribers.get("idn@xn--bcher-kva.example") is not None

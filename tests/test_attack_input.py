@@ -131,7 +131,7 @@ def test_control_characters_in_a_name_never_reach_a_header(
     csv = tmp_path / "s.csv"
     csv.write_text('email,name,themes,status\nnul@example.org,"Nu\x00ll \x1b[31mred\x07",,active\n'
                    'crlf@example.org,"Eve\r\nBcc: victim@evil.example",,active\n', "utf-8")
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         import_file(store, csv, cfg.theme_ids)
         assert send(store, cfg, Period(2026, 10), SECRET).sent == 2

@@ -68,7 +68,7 @@ def make_site(folder: Path, smtp: SmtpServer | None, subscribers: Path | None = 
     path = write_config(folder / "digest.toml", tables, ["msdigest:sample-feed.xml"])
     cfg = config_mod.load(path, env={})
     if content:
-        with Store.open(cfg.store_path) as store:
+        with Store.open(cfg.store_location) as store:
             collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
             import_file(store, subscribers or REPO / "subscribers.example.csv", cfg.theme_ids)
     return Site(folder, cfg, smtp)

@@ -70,7 +70,7 @@ def serve(make_config: Callable[..., Config]) -> Iterator[Serve]:
     def start(limits: Limits | None = None) -> Site:
         assert not running, "one server a test"
         cfg = make_config()
-        with Store.open(cfg.store_path) as store:
+        with Store.open(cfg.store_location) as store:
             collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
             import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
         httpd = server(cfg, SECRET, "127.0.0.1", 0, limits)

@@ -25,7 +25,7 @@ ANA = "ana.silva@example.org"
 @pytest.fixture
 def sent(make_config: Callable[..., Config], smtp_server: SmtpServer) -> Received:
     cfg = make_config(smtp=smtp_server)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
         send(store, cfg, Period(2026, 10), SECRET)

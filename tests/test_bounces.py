@@ -68,7 +68,7 @@ class World:
 def world_of(make_config: Callable[..., Config], smtp: SmtpServer, bounces: dict[str, object],
              bounce_after: int = 2) -> World:
     cfg = make_config(smtp=smtp, smtp_extra={"bounce_after": bounce_after}, bounces=bounces)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
         send(store, cfg, SEPTEMBER, SECRET)

@@ -40,6 +40,8 @@ from msdigest.unsubscribe import Signer
 from .conftest import SECRET, SmtpHandler, SmtpServer, start_smtp
 from .conftest import write_config as write_toml
 
+pytestmark = pytest.mark.both_stores  # the whole file again on PostgreSQL
+
 PERIOD = Period(2026, 10)
 NAMES = ["Ana Silva", "Zoë Ünal-Ørsted", 'Dr. "Doc" O\'Brien, MD', "", "李小龙", "A" * 150]
 
@@ -62,7 +64,7 @@ def subscribers(store: Store, n: int, seed: int = 7) -> list[Subscriber]:
 def loaded(make_config: Callable[..., Config], smtp_server: SmtpServer
            ) -> tuple[Config, Store]:
     cfg = make_config(smtp=smtp_server, smtp_extra={})
-    store = Store.open(cfg.store_path)
+    store = Store.open(cfg.store_location)
     collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
     return cfg, store
 
@@ -173,13 +175,13 @@ def test_tls_and_auth(mode: str, ca: trustme.CA, tmp_path: Path) -> None:
                      "username": "digest", "ca_file": str(ca_file)}})
         from msdigest import config as config_mod
         cfg = config_mod.load(cfg_path, env={"MSDIGEST_SMTP_PASSWORD": "s3cret"})
-        with Store.open(cfg.store_path) as store:
+        with Store.open(cfg.store_location) as store:
             collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
             subscribers(store, 5)
             report = send(store, cfg, PERIOD, SECRET)
             assert report.sent == 5 and len(handler.received) == 5
         wrong = config_mod.load(cfg_path, env={"MSDIGEST_SMTP_PASSWORD": "nope"})
-        with Store.open(wrong.store_path) as store:
+        with Store.open(wrong.store_location) as store:
             store.db.execute("DELETE FROM deliveries")
             report = send(store, wrong, PERIOD, SECRET)
             assert "refused the login for 'digest'" in report.stopped
@@ -200,7 +202,7 @@ def test_untrusted_certificate_is_refused(ca: trustme.CA, tmp_path: Path) -> Non
                      "username": "digest"}})  # no ca_file: the system store does not know it
         from msdigest import config as config_mod
         cfg = config_mod.load(cfg_path, env={"MSDIGEST_SMTP_PASSWORD": "s3cret"})
-        with Store.open(cfg.store_path) as store:
+        with Store.open(cfg.store_location) as store:
             collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
             subscribers(store, 2)
             report = send(store, cfg, PERIOD, SECRET)
@@ -248,7 +250,7 @@ def test_chaos_server_still_delivers_everyone_exactly_once(
     try:
         cfg = make_config(smtp=server, smtp_extra={"max_attempts": 10, "concurrency": 4,
                                                    "reconnect_after": 7})
-        with Store.open(cfg.store_path) as store:
+        with Store.open(cfg.store_location) as store:
             collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
             subs = subscribers(store, 150)
             report = send(store, cfg, PERIOD, SECRET)
@@ -317,7 +319,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
 def test_kill_9_then_send_again_delivers_everyone_once(
         make_config: Callable[..., Config], slow_server: SmtpServer) -> None:
     cfg = make_config(smtp=slow_server, smtp_extra={"concurrency": 4})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         subs = subscribers(store, 300)
     proc = subprocess.Popen(cli(cfg, "send", "--period", PERIOD), env=ENV,
@@ -338,7 +340,7 @@ def test_kill_9_then_send_again_delivers_everyone_once(
     twice = {email for email, n in counts.items() if n > 1}
     assert all(n <= 2 for n in counts.values())
     assert len(twice) <= 4  # at most one per connection
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         flagged = {d.email for d in store.ledger.rows(PERIOD) if d.duplicate}
         assert store.ledger.counts(PERIOD) == {"sent": 300}
     assert twice <= flagged and len(flagged) <= 4
@@ -356,7 +358,7 @@ def test_signal_finishes_in_flight_messages_and_the_next_send_resumes(
         sig: signal.Signals, make_config: Callable[..., Config],
         slow_server: SmtpServer) -> None:
     cfg = make_config(smtp=slow_server, smtp_extra={"concurrency": 4})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         subs = subscribers(store, 300)
     proc = subprocess.Popen(cli(cfg, "send", "--period", PERIOD), env=ENV,
@@ -369,7 +371,7 @@ def test_signal_finishes_in_flight_messages_and_the_next_send_resumes(
         proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted" in err and "sent now" in out
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         counts = store.ledger.counts(PERIOD)
         assert "sending" not in counts  # every message in flight was recorded
         assert counts["sent"] == len(slow_server.handler.received) < 300

@@ -150,7 +150,7 @@ def test_the_dockerfile_installs_the_wheel_make_wheel_builds_and_its_health_chec
     health = next(a for i, a in steps if i == "HEALTHCHECK")
     check = health[health.index("CMD") + 4:]
     cfg = make_config(feeds=["msdigest:sample-feed.xml"])
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
     env["MSDIGEST_CONFIG"] = cfg.source
     healthy = subprocess.run(["/bin/sh", "-c", check], env=env, cwd=tmp_path,
@@ -193,7 +193,7 @@ def test_a_backup_taken_while_msdigest_writes_restores_a_store_that_sends_nobody
         make_config: Callable[..., Config], smtp_server: SmtpServer, tmp_path: Path) -> None:
     cfg = make_config(smtp=smtp_server)
     october = Period(2026, 10)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
         send(store, cfg, october, SECRET)

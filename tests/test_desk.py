@@ -85,7 +85,7 @@ class Desk:
 @pytest.fixture
 def desk(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Desk]:
     cfg = make_config(digest={"require_approval": True})
-    store = Store.open(cfg.store_path)
+    store = Store.open(cfg.store_location)
     collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
     ids = {s.id: [i.id for i in s.items] for s in compose(store, cfg, PERIOD).sections}
     extra = tmp_path / "extra-feed.xml"
@@ -345,7 +345,7 @@ def test_a_sent_issue_is_shown_frozen_without_edit_commands(desk: Desk) -> None:
 def test_preview_serve_command_runs_until_a_signal(
         make_config: Callable[..., Config], stop: signal.Signals) -> None:
     cfg = make_config()
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
     command = cli(cfg, "preview", "--period", str(PERIOD), "--serve", "--port", "0")
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -392,7 +392,7 @@ def test_close_calls_are_listed_for_review_with_the_runner_up(
          "guid": "sleep-survey", "date": "Wed, 21 Oct 2026 09:00:00 GMT",
          "html": "<p>Most participants slept badly; a few who did yoga slept better.</p>"},
     ]), "utf-8")
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         collect_feed(store, str(extra), cfg.base_dir, cfg.tz)
         close = next(s.id for s in store.content.all() if s.title == CLOSE_TITLE)

@@ -70,7 +70,7 @@ def serving(cfg: Config) -> Iterator[str]:
 
 
 def fill_store(cfg: Config, feed: str) -> None:
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, feed, cfg.base_dir, cfg.tz)
         report = import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
         assert report.new == 7, report  # six active, one unsubscribed; four rows refused

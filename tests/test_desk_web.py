@@ -91,7 +91,7 @@ class Desk:
 def desk(make_config: Callable[..., Config]) -> Iterator[Desk]:
     cfg = make_config(digest={"require_approval": True},
                       web={"trusted_proxy": "127.0.0.1", "idle_minutes": 60})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
         accounts.add(store, EVE, "Eve", PASSWORD)

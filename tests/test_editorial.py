@@ -30,7 +30,7 @@ PERIOD = Period(2026, 10)
 def desk(make_config: Callable[..., Config], smtp_server: SmtpServer
          ) -> tuple[Config, Store]:
     cfg = make_config(smtp=smtp_server, digest={"require_approval": True})
-    store = Store.open(cfg.store_path)
+    store = Store.open(cfg.store_location)
     collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
     import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
     return cfg, store

@@ -43,7 +43,7 @@ def test_ops_hear_once_after_alert_after_hours_and_once_when_it_works_again(
     cfg = make_config(feeds=[url], smtp=smtp_server,
                       collect={"alert_after_hours": 48, "alert_to": OPS})
     clock = Clock(T0)
-    with Store.open(cfg.store_path, clock=clock) as store:
+    with Store.open(cfg.store_location, clock=clock) as store:
         def collect_at(hours: float) -> list[str]:
             clock.now = T0 + timedelta(hours=hours)
             collect_feed(store, url, cfg.base_dir, cfg.tz, clock=clock)
@@ -79,7 +79,7 @@ def test_an_alert_that_could_not_be_sent_is_sent_at_the_next_collect(
     url = str(tmp_path / "missing.rss")
     cfg = make_config(feeds=[url], smtp=smtp_server,
                       smtp_extra={"timeout": 2}, collect={"alert_after_hours": 0})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         accounts.add(store, "eve@example.org", "Eve", "a long enough password")
         smtp_server.stop()
         collect_feed(store, url, cfg.base_dir, cfg.tz)

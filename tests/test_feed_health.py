@@ -106,7 +106,7 @@ def test_a_feed_whose_every_entry_is_skipped_is_failing_and_collect_exits_3(
     assert done.returncode == 3, done.stdout + done.stderr
     assert "FAILED" in done.stdout and "every entry was skipped (10;" in done.stdout
     assert done.stdout.count("skipped entry") == 10  # each one still listed, with why
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         health = store.feeds.health(str(feed))
         assert health is not None and health.failing and "gives nothing" in health.error
         assert store.content.count() == 0
@@ -213,7 +213,7 @@ def test_status_lists_each_feed_and_a_failing_one_makes_it_exit_3(
 def test_the_desk_warns_of_a_failing_feed(
         make_config: Callable[..., Config], feed_server: FeedServer) -> None:
     cfg = failing_config(make_config, feed_server)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         for f in cfg.feeds:
             collect_feed(store, f.url, cfg.base_dir, cfg.tz)
     httpd = desk.server(cfg, Period(2026, 10), SECRET, "127.0.0.1", 0)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from aiosmtpd.smtp import Envelope
 
 from msdigest.collect import collect_feed
@@ -19,6 +20,8 @@ from msdigest.records import DeliveryState
 from msdigest.store import Store
 
 from .conftest import REPO, SECRET, SmtpServer, rss
+
+pytestmark = pytest.mark.both_stores  # the whole file again on PostgreSQL
 
 PERIOD = Period(2026, 10)
 MARKER = "THIS TEMPLATE CHANGED AFTER THE FIRST MESSAGE"
@@ -33,7 +36,7 @@ def everyone(store: Store, n: int) -> None:
 def test_a_resumed_send_delivers_the_content_frozen_at_the_first_message(
         make_config: Callable[..., Config], smtp_server: SmtpServer, tmp_path: Path) -> None:
     cfg = make_config(smtp=smtp_server, smtp_extra={"concurrency": 1})
-    store = Store.open(cfg.store_path)
+    store = Store.open(cfg.store_location)
     collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
     everyone(store, 12)
     target = draft(store, cfg, PERIOD).issue.items[0]

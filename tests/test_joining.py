@@ -56,7 +56,7 @@ class Site:
 @pytest.fixture
 def site(make_config: Callable[..., Config], smtp_server: SmtpServer) -> Iterator[Site]:
     cfg = make_config(smtp=smtp_server, subscribe={"confirm_hours": 72, "per_ip_per_hour": 5})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
     server = app.server(cfg, SECRET, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

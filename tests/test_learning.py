@@ -95,7 +95,7 @@ def cli(cfg: Config, *args: object) -> subprocess.CompletedProcess[str]:
 
 def sample_store(make_config: Callable[..., Config]) -> tuple[Config, list[str]]:
     cfg = make_config(digest={"require_approval": True})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         ids = [i.id for i in draft(store, cfg, OCTOBER).issue.items]
     return cfg, ids
@@ -108,7 +108,7 @@ def test_moves_approvals_and_sends_are_kept_as_examples_once_each(
     assert moved.returncode == 0, moved.stderr
     for _ in range(2):  # approving again replaces the examples, never adds to them
         assert cli(cfg, "approve", "--period", OCTOBER, "--by", "Dana").returncode == 0
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         counts = store.labels.counts()
         assert counts == {Source.MOVE: 1, Source.APPROVED: len(ids)}
         examples = {(e.summary_id, e.source): e for e in store.labels.examples()}
@@ -134,7 +134,7 @@ def test_learning_can_be_switched_off_and_on_for_the_store(
     assert off.returncode == 0 and "learning is off for this store" in off.stdout
     explained = cli(cfg, "themes", "explain", ids[0][:8])
     assert "model: not used (learning is off for this store" in explained.stdout
-    with Store.open(cfg.store_path, readonly=True) as store:
+    with Store.open(cfg.store_location, readonly=True) as store:
         assert not store.labels.learning()
     on = cli(cfg, "themes", "learn", "--on")
     assert on.returncode == 0 and "learning is on" in on.stdout
@@ -168,7 +168,7 @@ NEW_KIND = ("Memory training helped people with MS remember names",
 def test_what_the_model_learns_never_changes_an_approved_issue(
         make_config: Callable[..., Config]) -> None:
     cfg, _ = sample_store(make_config)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         october = add(store, 99, *NEW_KIND, datetime(2026, 10, 20, tzinfo=UTC))
         editorial.approve(store, cfg, OCTOBER, "Dana")
         before = draft(store, cfg, OCTOBER).issue
@@ -185,7 +185,7 @@ def test_what_the_model_learns_never_changes_an_approved_issue(
 def test_explain_shows_the_rules_the_model_and_which_decided(
         make_config: Callable[..., Config], tmp_path: Path) -> None:
     cfg, _ = sample_store(make_config)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         editor_files_cognitive_training_under_other(store, cfg)
         editorial.approve(store, cfg, OCTOBER, "Dana")
         add(store, 98, *NEW_KIND, datetime(2026, 11, 3, tzinfo=UTC))

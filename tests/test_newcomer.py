@@ -43,7 +43,7 @@ def test_the_readme_examples_use_a_month_the_sample_data_fills(tmp_path: Path) -
     assert len(periods) == 1, periods
     cfg = config_mod.load(write_config(tmp_path / "digest.toml",
                                        {"store": {"path": "store.sqlite"}}), env={})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         issue = issue_of(store, cfg, periods.pop())
     assert issue.count >= 5

@@ -190,7 +190,7 @@ def import_subscribers(config: Path, tmp_path: Path) -> None:
                    "ben@example.org,Ben,exercise;gut_microbiome,active\n"
                    "cy@example.org,Cy,,unsubscribed\n", "utf-8")
     cfg = config_mod.load(config, env={})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         report = import_file(store, csv, cfg.theme_ids)
     assert (report.new, report.errors) == (3, [])
 
@@ -552,7 +552,7 @@ def test_a_scheduled_send_during_a_hand_run_send_refuses_and_nobody_gets_it_twic
         csv = tmp_path / "many.csv"
         csv.write_text("email,name,themes,status\n" + "".join(
             f"u{i:04d}@example.org,U {i},,active\n" for i in range(400)), "utf-8")
-        with Store.open(cfg.store_path) as store:
+        with Store.open(cfg.store_location) as store:
             import_file(store, csv, cfg.theme_ids)
         path = store_path(tmp_path)
         first = services(config)  # collects nothing yet: installs the jobs

@@ -29,6 +29,8 @@ from msdigest.unsubscribe import read_token
 
 from .conftest import REPO, SECRET, SmtpServer
 
+pytestmark = pytest.mark.both_stores  # the whole file again on PostgreSQL
+
 PERIOD = Period(2026, 10)
 ACTIVE = ["ana.silva@example.org", "ben.okafor@example.org", "chloe.martin@example.net",
           "dev.patel@example.com", "eva.novak@example.org", "farid.haddad@example.org"]
@@ -38,7 +40,7 @@ ACTIVE = ["ana.silva@example.org", "ben.okafor@example.org", "chloe.martin@examp
 def ready(make_config: Callable[..., Config], smtp_server: SmtpServer
           ) -> tuple[Config, Store]:
     cfg = make_config(smtp=smtp_server)
-    store = Store.open(cfg.store_path)
+    store = Store.open(cfg.store_location)
     collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
     import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
     return cfg, store
@@ -205,7 +207,7 @@ def test_interrupted_message_is_resent_once_with_the_same_message_id(
 def test_nothing_in_chosen_themes_is_recorded_not_silently_skipped(
         make_config: Callable[..., Config], smtp_server: SmtpServer, tmp_path: Path) -> None:
     cfg = make_config(smtp=smtp_server)
-    store = Store.open(cfg.store_path)
+    store = Store.open(cfg.store_location)
     when = datetime(2026, 7, 3, tzinfo=UTC)
     store.content.upsert(Summary("s1", "g1", "Gut bacteria and relapses",
                                  "https://t.example.org/1", when, "<p>x</p>", "x", "f"), when)
@@ -223,7 +225,7 @@ def test_nothing_in_chosen_themes_is_recorded_not_silently_skipped(
 
 def test_empty_issue_is_refused(make_config: Callable[..., Config]) -> None:
     cfg = make_config()
-    with Store.open(cfg.store_path) as store, pytest.raises(EmptyIssue,
+    with Store.open(cfg.store_location) as store, pytest.raises(EmptyIssue,
                                                             match="has no summaries"):
         send(store, cfg, Period(2020, 1), SECRET)
 

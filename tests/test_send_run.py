@@ -34,6 +34,8 @@ from msdigest.store import Store
 
 from .conftest import SECRET
 
+pytestmark = pytest.mark.both_stores  # the whole file again on PostgreSQL
+
 PERIOD = Period(2026, 10)
 Outcome = Exception | None  # None: accepted
 
@@ -89,7 +91,7 @@ class ScriptedConnection:
 def world(make_config: Callable[..., Config]) -> Iterator[tuple[Config, Store]]:
     cfg = make_config(smtp_extra={"retry_base_seconds": 0.02, "max_attempts": 4,
                                   "concurrency": 2, "bounce_after": 2})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         for name in ("ana", "ben", "cy", "dee"):
             store.subscribers.put(Subscriber(f"{name}@example.org", name.title(), (),
@@ -231,7 +233,7 @@ def test_an_odd_error_fails_that_row_only_and_the_run_goes_on(
 def test_the_same_odd_error_again_and_again_stops_the_run(
         make_config: Callable[..., Config]) -> None:
     cfg = make_config(smtp_extra={"concurrency": 1})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         for i in range(30):
             store.subscribers.put(Subscriber(f"r{i:02d}@example.org", "", (),
@@ -283,7 +285,7 @@ def test_a_stop_or_a_halt_cuts_a_reconnect_backoff_short(
         make_config: Callable[..., Config]) -> None:
     cfg = make_config(smtp_extra={"retry_base_seconds": 30, "max_attempts": 5,
                                   "concurrency": 2})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         store.subscribers.put(Subscriber("a@example.org", "", (), SubscriberStatus.ACTIVE),
                               "test")

@@ -53,7 +53,7 @@ def test_status_json_holds_feeds_runs_issues_and_the_schedule_and_exits_0_when_h
     cfg = make_config(feeds=["msdigest:sample-feed.xml"], smtp=smtp_server,
                       schedule={"collect": "0 6 * * *", "send": "0 9 1 * *"})
     assert cli(cfg, "collect").returncode == 0
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
     sent = cli(cfg, "send", "--period", str(OCTOBER))
     assert sent.returncode == 0, sent.stderr
@@ -91,14 +91,14 @@ def test_status_json_exits_3_when_a_feed_fails_or_a_send_is_unfinished_past_its_
     cfg = make_config(feeds=["msdigest:sample-feed.xml"], smtp=smtp_server,
                       smtp_extra={"max_attempts": 2, "timeout": 2})
     assert cli(cfg, "collect").returncode == 0
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
     smtp_server.stop()  # the relay is down: a send stops with everyone still to go
     two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
-    with Store.open(cfg.store_path, clock=lambda: two_hours_ago) as store:
+    with Store.open(cfg.store_location, clock=lambda: two_hours_ago) as store:
         report = send(store, cfg, OCTOBER, SECRET, clock=lambda: two_hours_ago)
         assert report.sent == 0 and report.stopped
-    with Store.open(cfg.store_path) as store:  # just now: as good as under way
+    with Store.open(cfg.store_location) as store:  # just now: as good as under way
         assert send(store, cfg, SEPTEMBER, SECRET).stopped
     code, doc = status(cfg)
     assert code == 3 and doc["status"] == "degraded"
@@ -110,7 +110,7 @@ def test_status_json_exits_3_when_a_feed_fails_or_a_send_is_unfinished_past_its_
     assert f"the {OCTOBER} issue is not sent to {report.remaining} subscribers yet" in problem
 
     # The November issue's send time came (the scheduler marks it) and it did not go out.
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         store.audit.notice_once(Period(2026, 11), timeline.DUE)
     code, doc = status(cfg)
     assert code == 3

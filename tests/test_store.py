@@ -48,7 +48,7 @@ def test_a_store_made_by_the_previous_release_opens_and_keeps_its_data(
         make_config: Callable[..., Config]) -> None:
     cfg = make_config()
     a_store_made_by_msdigest_0_1(cfg.store_path)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         version = store.db.one("PRAGMA user_version")
         assert version is not None and version[0] == VERSION
         ana = store.ledger.get(Period(2026, 10), "ana@example.org")
@@ -62,7 +62,7 @@ def test_a_store_made_by_the_previous_release_opens_and_keeps_its_data(
         assert d.frozen and [i.title for i in d.issue.items] == ["Gut bacteria and relapses"]
         frozen = store.issues.frozen(Period(2026, 10))
         assert frozen is not None and frozen.edition == d.edition
-    with Store.open(cfg.store_path) as store:  # opening again migrates nothing twice
+    with Store.open(cfg.store_location) as store:  # opening again migrates nothing twice
         assert store.issues.frozen_periods() == [Period(2026, 10)]
 
 
@@ -73,7 +73,7 @@ def test_a_store_from_a_newer_release_is_refused_with_a_clear_message(
     db.execute(f"PRAGMA user_version = {VERSION + 1}")
     db.close()
     with pytest.raises(StoreError, match="made by a newer msdigest"):
-        Store.open(cfg.store_path)
+        Store.open(cfg.store_location)
     run = subprocess.run([sys.executable, "-m", "msdigest.cli", "--config", cfg.source,
                           "status"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "made by a newer msdigest" in run.stderr
@@ -83,7 +83,7 @@ def test_a_store_from_a_newer_release_is_refused_with_a_clear_message(
 def test_nested_transactions_join_and_a_failure_rolls_back_everything(
         make_config: Callable[..., Config]) -> None:
     cfg = make_config()
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         with pytest.raises(RuntimeError), store.transaction():
             store.runs.start("outer")
             with store.transaction():

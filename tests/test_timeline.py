@@ -49,7 +49,7 @@ def world(make_config: Callable[..., Config], smtp_server: SmtpServer) -> Iterat
     cfg = make_config(smtp=smtp_server, digest={"require_approval": True},
                       schedule={"send": "0 9 1 * *", "timezone": "UTC", "review_days": 3,
                                 "give_up_days": 7})
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
         import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
         for email in EDITORS:

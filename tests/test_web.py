@@ -25,7 +25,7 @@ from .conftest import REPO, SECRET, SmtpServer
 def site(make_config: Callable[..., Config], smtp_server: SmtpServer
          ) -> Iterator[tuple[Config, Store, str]]:
     cfg = make_config(smtp=smtp_server)
-    store = Store.open(cfg.store_path)
+    store = Store.open(cfg.store_location)
     collect_feed(store, "msdigest:sample-feed.xml", cfg.base_dir, cfg.tz)
     import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
     httpd = server(cfg, SECRET, "127.0.0.1", 0)

@@ -35,7 +35,7 @@ return {
 @pytest.fixture
 def site(make_config: Callable[..., Config]) -> Iterator[tuple[Config, Store, str]]:
     cfg = make_config()
-    store = Store.open(cfg.store_path)
+    store = Store.open(cfg.store_location)
     import_file(store, REPO / "subscribers.example.csv", cfg.theme_ids)
     httpd = server(cfg, SECRET, "127.0.0.1", 0)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

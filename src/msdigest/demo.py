@@ -94,7 +94,7 @@ def run(config_path: str | None = None, folder: Path | None = None) -> DemoResul
             "store": {"path": str(folder / "demo.sqlite")},
             "smtp": {"host": "127.0.0.1", "port": port, "security": "none", "username": ""},
         })
-        with Store.open(cfg.store_path) as store:
+        with Store.open(cfg.store_location) as store:
             reports = collect(store, [f.url for f in cfg.feeds], cfg.base_dir, cfg.tz)
             imported = import_file(store, bundled.path("subscribers.example.csv"),
                                    cfg.theme_ids)

@@ -60,7 +60,7 @@ def collect_job(config_path: str | None) -> str:
     """Collect, then whatever is due (timeline.tick): a send that waited for approval,
     the editors' review mail and reminder, a give-up."""
     cfg = config_mod.load(config_path)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         run = store.runs.start("collect")
         reports = collect(store, [f.url for f in cfg.feeds], cfg.base_dir, cfg.tz,
                           limits_of(cfg.collect))
@@ -79,14 +79,14 @@ def send_job(config_path: str | None, period: str | None = None) -> str:
     approved; if not, the collects after this try again (timeline.tick)."""
     cfg = config_mod.load(config_path)
     month = Period.parse(period) if period else timeline.period_at(datetime.now(cfg.tz), cfg)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         return record(store, timeline.send_now(store, cfg, month, cfg.secret))
 
 
 def bounces_job(config_path: str | None) -> str:
     """Read the bounce mailbox: hard bounces and complaints stop mail to the address."""
     cfg = config_mod.load(config_path)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         try:
             with store.runs.recording("bounces", StartedBy.SCHEDULE) as run:
                 mailbox = open_mailbox(cfg.bounces)
@@ -122,7 +122,7 @@ def say(job: str, outcome: str, line: str, counts: dict[str, int]) -> None:
 
 def scheduler(cfg: Config) -> BackgroundScheduler:
     store_url = f"sqlite:///{Path(cfg.store_path).resolve()}"
-    Store.open(cfg.store_path).close()  # create the file and WAL mode first
+    Store.open(cfg.store_location).close()  # create the file and WAL mode first
     return BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=store_url, tablename=JOBS_TABLE)},
         # one job at a time, in the order they fell due: a caught-up send must not

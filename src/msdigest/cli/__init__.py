@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from pathlib import Path
 
 from .. import config as config_mod
 from ..errors import Exit, MsdigestError
@@ -22,18 +21,18 @@ from .parser import parser
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    store = Path("the store")
+    store: object = "the store"
     try:
         if args.command == "demo":
             logs.setup(args.verbose, args.command, "text", sys.stderr, errors)
             return int(args.func(args))
         cfg = config_mod.load(args.config)
         logs.setup(args.verbose, args.command, cfg.logging.format, sys.stderr, errors)
-        store = cfg.store_path
+        store = cfg.store_location
         if cfg.source == config_mod.EMBEDDED:
             note(f"note: no config file (--config, ${config_mod.ENV_CONFIG} or ./digest.toml), so "
                  f"the embedded demo defaults are in use: the bundled sample feed, SMTP on "
-                 f"{cfg.smtp.host}:{cfg.smtp.port} and the store {cfg.store_path}")
+                 f"{cfg.smtp.host}:{cfg.smtp.port} and the store {cfg.store_location}")
         return int(args.func(cfg, args))
     except MsdigestError as exc:
         return fail(str(exc), exc.exit_code)

@@ -60,7 +60,7 @@ def required_secret(cfg: Config, why: str) -> bytes:
 
 def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     urls = args.feed or [f.url for f in cfg.feeds]
-    with Store.open(cfg.store_path) as store, progress_bar() as bar, \
+    with Store.open(cfg.store_location) as store, progress_bar() as bar, \
             store.runs.recording("collect", StartedBy.MANUAL) as run:
         task = bar.add_task("collecting", total=len(urls))
         reports = []
@@ -84,7 +84,7 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
             say(f"  skipped {s.entry}: {s.reason}")
         for w in r.warnings:
             say(f"  warning: {w}")
-    say(f"store {cfg.store_path}: {total} summaries")
+    say(f"store {cfg.store_location}: {total} summaries")
     for subject in alerts:
         say(f"emailed {told}: {subject}")
     return Exit.PARTIAL if any(r.error for r in reports) else Exit.OK
@@ -102,7 +102,7 @@ def cmd_preview(cfg: Config, args: argparse.Namespace) -> int:
     if not args.out:
         raise UsageError("preview needs --out DIR (files) or --serve (a page to check)")
     out = folder_arg(args.out, "--out")
-    with Store.open(cfg.store_path, readonly=True) as store:
+    with Store.open(cfg.store_location, readonly=True) as store:
         d = draft(store, cfg, args.period)
     edition = d.edition
     files = preview.write(edition, out, Signer.of(cfg, secret_or_throwaway(cfg)),
@@ -127,7 +127,7 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     def stopping(signal_name: str) -> None:
         note(f"\n{signal_name}: finishing the messages in flight (again to abort)")
 
-    with Store.open(cfg.store_path) as store, progress_bar() as bar, \
+    with Store.open(cfg.store_location) as store, progress_bar() as bar, \
             stop_on_signals(stop, stopping, second_aborts=True):
         progress = BarProgress(bar, "writing" if args.dry_run else "sending")
         if outbox is not None:  # records nothing, not even a run
@@ -150,7 +150,7 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_archive(cfg: Config, args: argparse.Namespace) -> int:
     out = folder_arg(args.out, "--out")
-    with Store.open(cfg.store_path, readonly=True) as store:
+    with Store.open(cfg.store_location, readonly=True) as store:
         entries = archive.write(store, cfg, out)
     for e in entries:
         say(f"{out / e.file}  {e.subject}")
@@ -181,7 +181,7 @@ def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_config(cfg: Config, args: argparse.Namespace) -> int:
     say(f"config: {cfg.source} — valid")
-    say(f"store: {cfg.store_path}")
+    say(f"store: {cfg.store_location}")
     say(f"feeds: {', '.join(f.url for f in cfg.feeds)}")
     say(f"smtp: {cfg.smtp.host}:{cfg.smtp.port} ({cfg.smtp.security})")
     say(f"themes: {', '.join(cfg.theme_ids)}")

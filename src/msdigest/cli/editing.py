@@ -32,7 +32,7 @@ def _read_note(args: argparse.Namespace) -> str:
 
 def cmd_issue(cfg: Config, args: argparse.Namespace) -> int:
     period: Period = args.period
-    with Store.open(cfg.store_path, readonly=args.action == "show") as store:
+    with Store.open(cfg.store_location, readonly=args.action == "show") as store:
         if args.action == "show":
             show_issue(store, draft(store, cfg, period))
             return Exit.OK
@@ -84,7 +84,7 @@ def show_issue(store: Store, d: Draft) -> None:
 
 
 def cmd_approve(cfg: Config, args: argparse.Namespace) -> int:
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         if args.withdraw:
             editorial.withdraw(store, args.period, args.by)
             say(f"withdrew the approval of the {args.period} issue ({args.by}); it will not "
@@ -98,7 +98,7 @@ def cmd_approve(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_send_test(cfg: Config, args: argparse.Namespace) -> int:
     secret = secret_or_throwaway(cfg)
-    with Store.open(cfg.store_path) as store:
+    with Store.open(cfg.store_location) as store:
         results = send_test(store, cfg, args.period, secret, args.to)
     for address, outcome in results:
         say(f"{address}: {outcome}")
@@ -108,7 +108,7 @@ def cmd_send_test(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_editors(cfg: Config, args: argparse.Namespace) -> int:
     """Who may sign in to the desk (`msdigest web`, /desk/)."""
-    with Store.open(cfg.store_path, readonly=args.action == "list") as store:
+    with Store.open(cfg.store_location, readonly=args.action == "list") as store:
         if args.action == "list":
             found = store.editors.all()
             table(None, ("email", "name", "since"), (

@@ -29,7 +29,7 @@ def since(text: str) -> datetime:
 
 def cmd_subscribers(cfg: Config, args: argparse.Namespace) -> int:
     reading = args.action in ("list", "show", "export")
-    with Store.open(cfg.store_path, readonly=reading) as store:
+    with Store.open(cfg.store_location, readonly=reading) as store:
         if args.action == "list":
             return listing(store, args)
         if args.action == "show":

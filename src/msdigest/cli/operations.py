@@ -28,7 +28,7 @@ def _at(dt: datetime | None) -> str:
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     """The ledger by issue, the feeds, every recent run and what is next; exit 3 when
     degraded (a feed failing, a send unfinished past its time)."""
-    with Store.open(cfg.store_path, readonly=True) as store:
+    with Store.open(cfg.store_location, readonly=True) as store:
         found = health.check(store, cfg, datetime.now(UTC))
         if args.json:
             console.file.write(json.dumps(found.to_json(), indent=2, ensure_ascii=False) + "\n")
@@ -76,7 +76,7 @@ def cmd_bounces(cfg: Config, args: argparse.Namespace) -> int:
     if not cfg.bounces.enabled:
         raise ConfigError(f"{cfg.source}: [bounces] source: not set, so there is no bounce "
                           "mailbox to read (\"imap\" or \"maildir\"; see digest.example.toml)")
-    with Store.open(cfg.store_path) as store, \
+    with Store.open(cfg.store_location) as store, \
             store.runs.recording("bounces", StartedBy.MANUAL) as run:
         mailbox = open_mailbox(cfg.bounces)
         try:
@@ -96,7 +96,7 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     if target.exists():
         raise UsageError(f"{target}: already exists; give a new file (a backup is never "
                          "written over anything)")
-    with Store.open(cfg.store_path, readonly=True) as store:
+    with Store.open(cfg.store_location, readonly=True) as store:
         backup(store.db.connection, target)
     say(f"{target}: a checked copy of {cfg.store_path} ({target.stat().st_size / 1024:,.0f} "
         f"KB); put it back with `msdigest restore --from {target}`")

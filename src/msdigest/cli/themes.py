@@ -31,7 +31,7 @@ def cmd_themes(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _explain(cfg: Config, ref: str) -> int:
-    with Store.open(cfg.store_path, readonly=True) as store:
+    with Store.open(cfg.store_location, readonly=True) as store:
         summary = summary_by_ref(store, ref)
         model = learning.model(store, cfg)
         state = learning.status(store, cfg).describe()
@@ -45,15 +45,15 @@ def _explain(cfg: Config, ref: str) -> int:
 
 
 def _store_model(cfg: Config) -> tuple[Model | None, str]:
-    if not cfg.store_path.is_file():
-        return None, f"rules only (no store at {cfg.store_path} yet, so no examples)"
-    with Store.open(cfg.store_path, readonly=True) as store:
+    if not cfg.store_location.exists():
+        return None, f"rules only (no store at {cfg.store_location} yet, so no examples)"
+    with Store.open(cfg.store_location, readonly=True) as store:
         model = learning.model(store, cfg)
         state = learning.status(store, cfg)
     if model is None:
         return None, f"rules only ({state.describe()})"
     return model, f"rules and the model learned from {model.examples} examples in " \
-        f"{cfg.store_path}"
+        f"{cfg.store_location}"
 
 
 def _min_accuracy(text: str | None) -> float | None:
@@ -124,14 +124,14 @@ def confusion_lines(confusion: dict[tuple[str, str], int], ids: tuple[str, ...]
 
 def _learn(cfg: Config, args: argparse.Namespace) -> int:
     if args.on or args.off:
-        with Store.open(cfg.store_path) as store:
+        with Store.open(cfg.store_location) as store:
             store.labels.set_learning(bool(args.on))
             say(learning.status(store, cfg).describe())
         return Exit.OK
-    if not cfg.store_path.is_file():
-        say(f"learning is on (the default); there is no store at {cfg.store_path} yet, so "
+    if not cfg.store_location.exists():
+        say(f"learning is on (the default); there is no store at {cfg.store_location} yet, so "
             "no examples")
         return Exit.OK
-    with Store.open(cfg.store_path, readonly=True) as store:
+    with Store.open(cfg.store_location, readonly=True) as store:
         say(learning.status(store, cfg).describe())
     return Exit.OK

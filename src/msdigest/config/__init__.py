@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from ..cron import cron_trigger
 from ..errors import ConfigError
+from ..location import Location
 from ..model import Site, Theme
 from .sections import (
     EMBEDDED,
@@ -83,8 +84,22 @@ class Config:
         return self.schedule.tz
 
     @property
+    def store_location(self) -> Location:
+        """The store's place; checked when the config was read."""
+        if self.store.path:
+            return Location(path=self.base_dir / self.store.path)
+        return Location.parse(self.store.url, self.base_dir)
+
+    @property
     def store_path(self) -> Path:
-        return self.base_dir / self.store.path
+        """The SQLite file (for what only SQLite has: its lock files, backups)."""
+        location = self.store_location
+        if location.path is None:
+            raise ConfigError(f"{self.source}: [store] url: this needs a SQLite store; the "
+                              f"store here is PostgreSQL at {location} (back it up with "
+                              "pg_dump, and run `msdigest worker` on each host instead of "
+                              "`msdigest run`)")
+        return location.path
 
     @property
     def secret(self) -> bytes | None:
@@ -173,6 +188,9 @@ def _validate_file(data: dict[str, Any], src: str) -> dict[str, Any]:
                                           f"from files; set the environment variable {env}")
             keys = {k: t for k, (_, t, _) in _fields(SECTIONS[section]).items()}
             out[section] = _table(value, keys, f"[{section}]", src)
+            if section == "store" and {"url", "path"} <= set(value):
+                raise ConfigError(f"{src}: [store]: set url or path, not both (path is the "
+                                  "older spelling of url = \"sqlite:///FILE\")")
         else:
             raise _unknown(section, {*SECTIONS, "feeds", "themes"}, f"{src}: top level")
     return out
@@ -254,6 +272,11 @@ def _build(data: dict[str, Any], src: str, base_dir: Path, env: dict[str, str]) 
     sections["bounces"] = dataclasses.replace(
         bounces, maildir=str(base_dir / bounces.maildir) if bounces.maildir else "",
         ca_file=str(base_dir / bounces.ca_file) if bounces.ca_file else "")
+    store: Store = sections["store"]
+    try:
+        Location.parse(store.url, base_dir)
+    except ValueError as exc:
+        raise ConfigError(f"{src}: [store] url: {exc}") from None
     smtp: Smtp = sections["smtp"]
     if smtp.ca_file:
         sections["smtp"] = dataclasses.replace(smtp, ca_file=str(base_dir / smtp.ca_file))

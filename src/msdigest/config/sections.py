@@ -17,6 +17,7 @@ ENV_CONFIG = "MSDIGEST_CONFIG"
 ENV_PASSWORD = "MSDIGEST_SMTP_PASSWORD"
 ENV_SECRET = "MSDIGEST_SECRET"
 ENV_IMAP_PASSWORD = "MSDIGEST_IMAP_PASSWORD"
+ENV_STORE_PASSWORD = "MSDIGEST_STORE_PASSWORD"
 EMBEDDED = "<embedded defaults>"
 
 Check = Callable[[Any], str | None]  # an error text, or None when the value is fine
@@ -69,7 +70,12 @@ def time_zone(v: str) -> str | None:
 
 @dataclass(frozen=True)
 class Store:
-    path: str  # relative to the config file
+    # sqlite:///file (relative to the config file), sqlite:////abs/file or postgresql://…
+    url: str = "sqlite:///msdigest.sqlite"
+    path: str = ""  # the older spelling of a SQLite url: a file relative to the config file
+    pool_size: int = field(default=10, metadata=checks(between(1, 100)))
+    lease_seconds: float = field(default=60, metadata=checks(at_least(5)))
+    password: str | None = from_env(ENV_STORE_PASSWORD)
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,27 @@ editor gave (`send-test`): never in the ledger, a fresh Message-ID each time.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
 
+from ..location import Location
 from ..message import Sender
 from ..model import Subscriber, SubscriberStatus
 from ..period import Period
 from ..records import Claim, DeliveryState, Tally
 from ..store import Store
+from ..store.leases import EVERY_LEASE
 
-BATCH = 1000  # ledger rows read from the store at a time
+log = logging.getLogger(__name__)
+
+LEASE_BATCH = 200  # rows a sender leases at a time (the rest stay free for other senders)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Job:
 
 
 class Rows(Protocol):
-    store_path: Path  # for messages about the store
+    where: Location  # the store, for messages about it
 
     def open(self) -> Tally:
         """Rows, and rows already done, for the report."""
@@ -64,20 +71,65 @@ class Rows(Protocol):
     def sends_empty(self) -> bool:
         """Whether a subscriber with nothing in their themes is still sent the message."""
 
+    def others(self) -> int:
+        """Open rows other senders hold now (the run waits for them to finish or expire)."""
+
+    def close(self) -> None:
+        """The run is over: give back what it holds."""
+
+
+def sender_name() -> str:
+    """Who holds a lease: host, process and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
 
 class LedgerRows:
-    def __init__(self, store: Store, period: Period, sender: Sender) -> None:
+    """The issue's ledger, leased a batch at a time (store.leases): any number of these,
+    in any number of processes and hosts, share one issue without sending a row twice.
+    `alone`: no other sender can be running (SQLite's lock beside the store says so), so
+    leases found in the ledger are a dead sender's and are taken over at once."""
+
+    def __init__(self, store: Store, period: Period, sender: Sender,
+                 lease_seconds: float = 60, alone: bool = False) -> None:
         self.store, self.period, self.sender = store, period, sender
-        self.store_path = store.path
+        self.where = store.where
+        self.owner = sender_name()
+        self.lease_seconds = lease_seconds
+        self.alone = alone
+        self.stopped = threading.Event()
+        self.heart = threading.Thread(target=self.heartbeat, name="lease-heartbeat",
+                                      daemon=True)
 
     def open(self) -> Tally:
-        return self.store.ledger.open(self.period)
+        tally = self.store.ledger.open(self.period)
+        self.heart.start()
+        return tally
+
+    def heartbeat(self) -> None:
+        """Extend this sender's leases every third of their length; a process that stops
+        (killed, paused, cut off) stops extending them, and its rows go to others."""
+        while not self.stopped.wait(self.lease_seconds / 3):
+            try:
+                self.store.leases.renew(self.period, self.owner, self.lease_seconds)
+            except Exception as exc:  # the next claim meets it too, and says so
+                log.warning("could not extend this sender's leases: %s", exc)
+
+    def close(self) -> None:
+        self.stopped.set()
+        if self.heart.is_alive():
+            self.heart.join()
+        self.store.leases.release(self.period, self.owner)
+
+    def others(self) -> int:
+        return 0 if self.alone else self.store.leases.others(self.period, self.owner)
 
     def jobs(self) -> Iterator[Job]:
-        """The ledger's open rows, a batch at a time: memory stays flat."""
-        after = ""
+        """Open rows nobody else holds, leased a batch at a time: memory stays flat, and
+        other senders take the batches this one has not."""
         while True:
-            batch = self.store.ledger.open_batch(self.period, after, BATCH)
+            batch = self.store.leases.take(
+                self.period, self.owner, self.lease_seconds, LEASE_BATCH,
+                EVERY_LEASE if self.alone else None)
             if not batch:
                 return
             for row in batch:
@@ -89,17 +141,22 @@ class LedgerRows:
                           row.state is DeliveryState.SENDING,
                           row.next_attempt if row.state is DeliveryState.DEFERRED else None,
                           row.state)
-            after = batch[-1].subscriber.email
 
     def claim(self, job: Job) -> Claim:
-        return self.store.ledger.claim(self.period, job.sub.email, job.state, job.msgid)
+        return self.store.leases.claim(self.period, job.sub.email, job.state, job.msgid,
+                                       self.owner)
 
     def record(self, job: Job, state: DeliveryState, reason: str = "", *,
                attempt: bool = False, next_attempt: datetime | None = None,
                permanent: bool = False) -> None:
-        self.store.ledger.mark(self.period, job.sub.email, state, job.msgid, reason,
-                               attempt=attempt, next_attempt=next_attempt,
-                               duplicate=job.duplicate, permanent=permanent)
+        if not self.store.ledger.mark(self.period, job.sub.email, state, job.msgid, reason,
+                                      attempt=attempt, next_attempt=next_attempt,
+                                      duplicate=job.duplicate, permanent=permanent,
+                                      owner=self.owner):
+            # this sender stalled past its lease and another took the row over: that one
+            # resends it (flagged as possibly duplicated) and records the outcome
+            log.warning("%s: %s not recorded; another sender took the row over after this "
+                        "one's lease ran out", job.sub.email, state)
 
     def bounced(self, email: str, after: int) -> bool:
         with self.store.transaction():
@@ -123,6 +180,12 @@ class LedgerRows:
 class _Unrecorded:
     """Rows whose outcomes go nowhere but the run's report."""
 
+    def others(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
     def claim(self, job: Job) -> Claim:
         return Claim.CLAIMED
 
@@ -143,7 +206,7 @@ class DryRows(_Unrecorded):
 
     def __init__(self, store: Store, period: Period, sender: Sender) -> None:
         self.store, self.period, self.sender = store, period, sender
-        self.store_path = store.path
+        self.where = store.where
         self.done: set[str] = set()
 
     sends_empty = False
@@ -171,7 +234,7 @@ class TestRows(_Unrecorded):
 
     def __init__(self, store: Store, period: Period, sender: Sender, addresses: list[str]) -> None:
         self.store, self.period, self.sender = store, period, sender
-        self.store_path = store.path
+        self.where = store.where
         self.addresses = addresses
         self.results: dict[str, str] = {}  # address -> "sent" or why not
 

@@ -9,7 +9,6 @@ possibly duplicated. Temporary failures wait in a RetryQueue with exponential ba
 
 from __future__ import annotations
 
-import heapq
 import logging
 import queue
 import sqlite3
@@ -22,12 +21,13 @@ from typing import Protocol
 
 from ..clock import Clock, system_clock
 from ..config import Smtp
-from ..errors import MsdigestError
+from ..errors import MsdigestError, StoreError
 from ..model import SubscriberStatus
 from ..records import Claim, DeliveryState
 from ..store.errors import describe
 from .pacing import Limiter
 from .report import Outcome, Report
+from .retries import RetryQueue
 from .rows import Job, Rows
 from .transport import PermanentFailure, ServerUnavailable, TemporaryFailure, Transport
 from .variants import Variants
@@ -73,57 +73,6 @@ class Policy:
 
     def backoff(self, tries: int) -> float:
         return float(self.retry_base_seconds * 2 ** (tries - 1))
-
-
-class RetryQueue:
-    """Jobs waiting for their next attempt, earliest first; wakes the feeder when
-    a job is added or a worker finishes (the two things it waits for)."""
-
-    def __init__(self) -> None:
-        self.heap: list[tuple[float, int, Job]] = []
-        self.seq = 0
-        self.busy = 0  # jobs handed to workers and not finished
-        self.changed = threading.Condition()
-
-    def push(self, job: Job, delay: float) -> None:
-        with self.changed:
-            self.seq += 1
-            heapq.heappush(self.heap, (time.monotonic() + delay, self.seq, job))
-            self.changed.notify_all()
-
-    def taken(self) -> None:
-        with self.changed:
-            self.busy += 1
-
-    def finished(self) -> None:
-        with self.changed:
-            self.busy -= 1
-            self.changed.notify_all()
-
-    def due(self) -> Job | None:
-        with self.changed:
-            if self.heap and self.heap[0][0] <= time.monotonic():
-                return heapq.heappop(self.heap)[2]
-            return None
-
-    def wake(self) -> None:
-        with self.changed:
-            self.changed.notify_all()
-
-    def wait(self, halted: Callable[[], bool]) -> Job | None:
-        """The next job once due; None when nothing waits or is in flight, or when halted."""
-        with self.changed:
-            while not halted():
-                if self.heap:
-                    wait = self.heap[0][0] - time.monotonic()
-                    if wait <= 0:
-                        return heapq.heappop(self.heap)[2]
-                elif self.busy == 0:
-                    return None
-                else:
-                    wait = 0.2  # a job in flight may still be deferred
-                self.changed.wait(min(wait, 0.2))
-            return None
 
 
 class SendRun:
@@ -182,7 +131,9 @@ class SendRun:
                     if not self.halted:  # else left open in the ledger; the next send resumes
                         self.attempt(transport, job)
                 except sqlite3.Error as exc:  # a full disk, say: stop, and say it in words
-                    self.halt(describe(exc, self.rows.store_path))
+                    self.halt(describe(exc, self.rows.where))
+                except StoreError as exc:  # PostgreSQL gone away, say (named in the text)
+                    self.halt(str(exc))
                 except Exception as exc:  # a bug must stop the run, not hang it
                     log.exception("sending to %s failed unexpectedly", job.sub.email)
                     self.halt(f"unexpected error: {exc!r}")
@@ -289,6 +240,15 @@ class SendRun:
         self.retries.finished()
 
     def feed(self) -> None:
+        """Until every open row is done: this sender's own, then, while other senders
+        hold rows, whatever they leave behind when they stop or die."""
+        while True:
+            self.feed_free_rows()
+            if self.halted or not self.rows.others():
+                return
+            self.pause(0.5)
+
+    def feed_free_rows(self) -> None:
         for job in self.rows.jobs():
             if self.halted:
                 return
@@ -327,6 +287,7 @@ class SendRun:
                 self.jobs.put(None)
             for t in threads:
                 t.join()
+            self.rows.close()
         self.report.seconds = time.monotonic() - started
         self.report.deferred, self.report.remaining = self.rows.left()
         resume = f"; {self.rows.resume}" if self.rows.resume else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,16 +46,20 @@ def send(store: Store, cfg: Config, period: Period, secret: bytes,
          progress: Progress | None = None, stop: threading.Event | None = None,
          connect: Connect | None = None, clock: Clock = system_clock) -> Report:
     """Send the issue to everyone who has not had it; safe to run again. Checks the
-    approval, then freezes the content: every subscriber gets the same edition."""
+    approval, then freezes the content: every subscriber gets the same edition. On
+    PostgreSQL any number of these share the issue (leased rows); on SQLite one sender
+    per issue runs, and a second is refused (the lock beside the store)."""
+    alone = store.where.path is not None
     with exclusive(lock_file(store.path, f"send-{period}"), f"a send of the {period} issue",
                    "it carries on until everyone has the issue; `msdigest status --period "
-                   f"{period}` shows how far it is"):
+                   f"{period}` shows how far it is") if alone else nullcontext():
         d = for_sending(store, cfg, period)
         editorial.check(store, d, cfg.digest.require_approval)
         if not d.frozen:
             render(d.edition)  # a template that cannot render must not be frozen in
         edition = freeze(store, d)
-        rows = LedgerRows(store, period, Sender.of(edition.look.site))
+        rows = LedgerRows(store, period, Sender.of(edition.look.site),
+                          cfg.store.lease_seconds, alone)
         return _run(cfg, edition, rows, secret, connect, None, progress, stop, clock).run()
 
 

@@ -1,10 +1,12 @@
-"""Store: one SQLite file holding summaries, subscribers, issues and the delivery ledger.
+"""Store: one SQLite file, or one PostgreSQL database shared by several hosts, holding
+summaries, subscribers, issues and the delivery ledger.
 
-`Store.open(path)` gives one connection and a repository per concern:
+`Store.open(location)` gives one connection and a repository per concern:
 `content` (summaries), `feeds` (their health), `subscribers`, `issues` (edits,
 approvals, frozen issues), `ledger` (deliveries), `runs`, `bounces` (read from the
-bounce mailbox), `editors`, `audit`, `signups` and `labels` (theme examples from
-editors). They share the connection and its lock.
+bounce mailbox), `editors`, `audit`, `signups`, `labels` (theme examples from
+editors) and `leases` (several senders sharing one issue's rows). They share the
+connection and its lock.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from ..clock import Clock, system_clock
 from ..errors import StoreError
+from ..location import Location
 from .audit import Audit
 from .bounces import Bounces
 from .content import Content
@@ -26,6 +29,7 @@ from .errors import describe
 from .feeds import Feeds
 from .issues import Issues
 from .labels import Labels
+from .leases import Leases
 from .ledger import Ledger
 from .runs import Runs
 from .schema import VERSION, migrate, version
@@ -56,14 +60,17 @@ def _connect(path: Path, readonly: bool, busy: float) -> sqlite3.Connection:
 
 
 class Store:
-    def __init__(self, db: Database, path: Path) -> None:
+    def __init__(self, db: Database, where: Location) -> None:
         self.db = db
-        self.path = path
+        self.where = where
+        # the SQLite file, or for PostgreSQL its host:port/database (messages, cache keys)
+        self.path = where.path or Path(str(where))
         self.content = Content(db)
         self.feeds = Feeds(db)
         self.subscribers = Subscribers(db)
         self.issues = Issues(db)
         self.ledger = Ledger(db)
+        self.leases = Leases(db)
         self.runs = Runs(db)
         self.editors = Editors(db)
         self.audit = Audit(db)
@@ -72,13 +79,24 @@ class Store:
         self.bounces = Bounces(db)
 
     @classmethod
-    def open(cls, path: Path | str, clock: Clock = system_clock,
-             readonly: bool = False, busy: float = 30) -> Store:
-        """Open (creating it, private, if needed) and migrate the store file. `readonly`
+    def open(cls, where: Location | Path | str, clock: Clock | None = None,
+             readonly: bool = False, busy: float = 30, pool_size: int = 10) -> Store:
+        """Open (creating it, private, if needed) and migrate the store. `readonly`
         opens without writing anything, for commands that only read: they then work on a
         read-only file or file system too. `busy`: seconds to wait for another process's
-        write to finish before giving up ("database is locked")."""
-        path = Path(path)
+        write to finish before giving up ("database is locked"). Without a `clock`,
+        PostgreSQL's clock times what the store records (several hosts, one time)."""
+        if not isinstance(where, Location):
+            text = str(where)
+            where = Location(url=text) if text.startswith(("postgresql:", "postgres:")) \
+                else Location(path=Path(where))
+        if where.path is None:
+            from .postgres import open_database
+            return cls(open_database(where, clock, readonly, busy, pool_size), where)
+        return cls(cls._sqlite(where.path, clock or system_clock, readonly, busy), where)
+
+    @staticmethod
+    def _sqlite(path: Path, clock: Clock, readonly: bool, busy: float) -> Database:
         try:
             connection = _connect(path, readonly, busy)
         except sqlite3.Error as exc:
@@ -107,7 +125,7 @@ class Store:
         except BaseException:
             connection.close()
             raise
-        return cls(Database(connection, clock), path)
+        return Database(connection, clock)
 
     def close(self) -> None:
         self.db.connection.close()

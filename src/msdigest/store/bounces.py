@@ -35,7 +35,7 @@ class Bounces(Repository):
                    WHERE email=:e AND permanent=1 AND state='failed'
                  UNION
                  SELECT COALESCE(period, 'report ' || report) FROM bounces
-                   WHERE email=:e AND kind='soft')""", {"e": email})
+                   WHERE email=:e AND kind='soft') AS refused""", {"e": email})
         return int(row[0]) if row else 0
 
     def counts(self) -> dict[str, int]:

@@ -102,7 +102,8 @@ class Content(Repository):
         stamp = self.db.stamp()
         with self.db.transaction():
             self.db.execute("DELETE FROM skipped WHERE feed = ?", (feed,))
-            self.db.executemany("INSERT OR REPLACE INTO skipped VALUES (?,?,?,?)",
+            self.db.executemany("INSERT INTO skipped VALUES (?,?,?,?) "
+                                "ON CONFLICT (feed, entry) DO NOTHING",
                                 [(s.feed, s.entry, s.reason, stamp) for s in skipped])
 
     def skipped(self) -> list[Skipped]:

@@ -68,7 +68,8 @@ class Editors(Repository):
     def failed(self, key: str) -> None:
         self.db.execute(
             "INSERT INTO signin_failures VALUES (?, 1, ?) ON CONFLICT(key) DO UPDATE SET "
-            "failures = failures + 1, last_at = excluded.last_at", (key, self.db.stamp()))
+            "failures = signin_failures.failures + 1, last_at = excluded.last_at",
+            (key, self.db.stamp()))
 
     def succeeded(self, key: str) -> None:
         self.db.execute("DELETE FROM signin_failures WHERE key=?", (key,))

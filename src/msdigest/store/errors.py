@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 # Writes that failed. A full disk is SQLITE_FULL only when write() says ENOSPC; EFBIG (a
 # file-size limit, `ulimit -f`), a full disk met while growing the -shm file, or EIO all
@@ -12,7 +11,7 @@ WRITE_FAILED = frozenset({"SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_IO
                           "SQLITE_IOERR_TRUNCATE", "SQLITE_IOERR_SHMSIZE"})
 
 
-def describe(exc: sqlite3.Error, path: Path) -> str:
+def describe(exc: sqlite3.Error, path: object) -> str:
     text = str(exc)
     low = text.lower()
     if getattr(exc, "sqlite_errorname", "") in WRITE_FAILED:

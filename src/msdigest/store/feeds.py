@@ -36,7 +36,8 @@ class Feeds(Repository):
             """INSERT INTO feed_state (url, etag, modified, checked_at, error, last_ok, failures)
                VALUES (?,?,?,?,NULL,?,0)
                ON CONFLICT(url) DO UPDATE SET
-                 etag=COALESCE(excluded.etag, etag), modified=COALESCE(excluded.modified, modified),
+                 etag=COALESCE(excluded.etag, feed_state.etag),
+                 modified=COALESCE(excluded.modified, feed_state.modified),
                  checked_at=excluded.checked_at, error=NULL, last_ok=excluded.last_ok,
                  failures=0, failing_since=NULL""",
             (url, state.etag, state.modified, stamp, stamp))
@@ -48,8 +49,9 @@ class Feeds(Repository):
             """INSERT INTO feed_state (url, checked_at, error, failures, failing_since)
                VALUES (?,?,?,1,?)
                ON CONFLICT(url) DO UPDATE SET
-                 checked_at=excluded.checked_at, error=excluded.error, failures=failures + 1,
-                 failing_since=COALESCE(failing_since, excluded.failing_since)""",
+                 checked_at=excluded.checked_at, error=excluded.error,
+                 failures=feed_state.failures + 1,
+                 failing_since=COALESCE(feed_state.failing_since, excluded.failing_since)""",
             (url, stamp, error, stamp))
 
     def alerted(self, url: str, when: datetime | None) -> None:

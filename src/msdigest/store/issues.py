@@ -28,7 +28,9 @@ class Issues(Repository):
         with self.db.transaction():
             current = self.edits(period).get(summary_id, Edit())
             self.db.execute(
-                "INSERT OR REPLACE INTO issue_edits VALUES (?,?,?,?,?,?)",
+                "INSERT INTO issue_edits VALUES (?,?,?,?,?,?) ON CONFLICT (period, summary_id) "
+                "DO UPDATE SET excluded = excluded.excluded, theme = excluded.theme, "
+                "pinned = excluded.pinned, changed_at = excluded.changed_at",
                 (str(period), summary_id,
                  int(current.excluded if excluded is None else excluded),
                  current.theme if theme is None else theme,
@@ -42,7 +44,9 @@ class Issues(Repository):
                   subject: str | None = None) -> None:
         with self.db.transaction():
             old = self.notes(period)
-            self.db.execute("INSERT OR REPLACE INTO issue_notes VALUES (?,?,?,?)",
+            self.db.execute("INSERT INTO issue_notes VALUES (?,?,?,?) ON CONFLICT (period) "
+                            "DO UPDATE SET intro = excluded.intro, subject = excluded.subject, "
+                            "changed_at = excluded.changed_at",
                             (str(period), old.intro if intro is None else intro,
                              old.subject if subject is None else subject, self.db.stamp()))
 

@@ -15,6 +15,7 @@ from ..records import Example, Placement, Source
 from .db import Repository
 
 LEARNING_KEY = "themes.learning"
+RECORDED_KEY = "themes.examples_recorded"  # counts every record(), for fingerprint()
 
 
 class Labels(Repository):
@@ -24,8 +25,13 @@ class Labels(Repository):
         rows = [(p.summary_id, str(source), p.theme, str(period), int(p.correction),
                  self.db.stamp()) for p in placements]
         with self.db.transaction():
-            self.db.executemany("INSERT OR REPLACE INTO theme_examples VALUES (?,?,?,?,?,?)",
-                                rows)
+            self.db.executemany(
+                "INSERT INTO theme_examples VALUES (?,?,?,?,?,?) ON CONFLICT (summary_id, "
+                "source) DO UPDATE SET theme = excluded.theme, period = excluded.period, "
+                "correction = excluded.correction, recorded_at = excluded.recorded_at", rows)
+            self.db.execute(  # the fingerprint's counter: a replaced example changes it too
+                "INSERT INTO meta VALUES (?, '1') ON CONFLICT (key) DO UPDATE SET value = "
+                "CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)", (RECORDED_KEY,))
         return len(rows)
 
     def examples(self) -> list[Example]:
@@ -54,10 +60,11 @@ class Labels(Repository):
             "SELECT source, count(*) FROM theme_examples GROUP BY source")}
 
     def fingerprint(self) -> tuple[int, int, str]:
-        """Changes whenever an example is recorded (a replaced row gets a new rowid): the
-        model is retrained then."""
-        row = self.db.one("SELECT count(*), coalesce(sum(rowid), 0), "
-                          "coalesce(max(recorded_at), '') FROM theme_examples")
+        """Changes whenever an example is recorded (a counter in meta counts each time):
+        the model is retrained then."""
+        row = self.db.one("SELECT count(*), coalesce((SELECT CAST(value AS INTEGER) FROM meta "
+                          "WHERE key = ?), 0), coalesce(max(recorded_at), '') "
+                          "FROM theme_examples", (RECORDED_KEY,))
         return (int(row[0]), int(row[1]), str(row[2])) if row else (0, 0, "")
 
     def learning(self) -> bool:
@@ -65,5 +72,6 @@ class Labels(Repository):
         return row is None or row[0] != "off"
 
     def set_learning(self, on: bool) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+        self.db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) "
+                        "DO UPDATE SET value = excluded.value",
                         (LEARNING_KEY, "on" if on else "off"))

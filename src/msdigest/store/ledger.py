@@ -23,6 +23,12 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         permanent=bool(row["permanent"]))
 
 
+def _open_row(r: sqlite3.Row) -> OpenRow:
+    return OpenRow(_subscriber(r), DeliveryState(r["state"]), r["attempts"],
+                   from_iso(r["next_attempt"]) if r["next_attempt"] else None,
+                   r["message_id"])
+
+
 UNSUBSCRIBED = "no longer subscribed when the issue was sent"
 
 
@@ -38,8 +44,9 @@ class Ledger(Repository):
         stamp = self.db.stamp()
         with self.db.transaction():
             self.db.execute(
-                """INSERT OR IGNORE INTO deliveries (period, email, state, message_id, updated_at)
-                   SELECT ?, email, 'pending', '', ? FROM subscribers WHERE status='active'""",
+                """INSERT INTO deliveries (period, email, state, message_id, updated_at)
+                   SELECT ?, email, 'pending', '', ? FROM subscribers WHERE status='active'
+                   ON CONFLICT (period, email) DO NOTHING""",
                 (str(period), stamp))
             self.db.execute(
                 """UPDATE deliveries SET state='skipped', updated_at=:u, reason=:r
@@ -47,8 +54,8 @@ class Ledger(Repository):
                          (SELECT email FROM subscribers WHERE status != 'active')""",
                 {"p": str(period), "u": stamp, "r": UNSUBSCRIBED})
         marks, final = _marks(FINAL)
-        row = self.db.one(f"SELECT count(*), sum(state IN ({marks})) FROM deliveries "
-                          "WHERE period=?", (*final, str(period)))
+        row = self.db.one(f"SELECT count(*), sum(CASE WHEN state IN ({marks}) THEN 1 ELSE 0 "
+                          "END) FROM deliveries WHERE period=?", (*final, str(period)))
         return Tally(int(row[0]), int(row[1] or 0)) if row else Tally(0, 0)
 
     def open_batch(self, period: Period, after: str, limit: int) -> list[OpenRow]:
@@ -60,24 +67,31 @@ class Ledger(Repository):
                JOIN subscribers s ON s.email = d.email
                WHERE d.period=? AND d.state IN ({marks}) AND d.email > ?
                ORDER BY d.email LIMIT ?""", (str(period), *states, after, limit))
-        return [OpenRow(_subscriber(r), DeliveryState(r["state"]), r["attempts"],
-                        from_iso(r["next_attempt"]) if r["next_attempt"] else None,
-                        r["message_id"]) for r in rows]
+        return [_open_row(r) for r in rows]
 
     def mark(self, period: Period, email: str, state: DeliveryState, message_id: str,
              reason: str = "", *, attempt: bool = False, next_attempt: datetime | None = None,
-             duplicate: bool = False, permanent: bool = False) -> None:
-        """Record a subscriber's state for an issue; each call commits on its own."""
-        self.db.execute(
+             duplicate: bool = False, permanent: bool = False, owner: str = "") -> bool:
+        """Record a subscriber's state for an issue; each call commits on its own. With an
+        `owner`, only while that sender holds the row's lease (False if it does not); a
+        deferred row stays leased to it (it retries), any other state frees the row."""
+        fence = "WHERE deliveries.lease_owner = :o" if owner else ""
+        cur = self.db.execute(
             """INSERT INTO deliveries (period, email, state, attempts, message_id, reason,
                                        next_attempt, updated_at, duplicate, permanent)
                VALUES (:p, :e, :s, :a, :m, :r, :n, :u, :d, :x)
                ON CONFLICT(period, email) DO UPDATE SET
-                 state=:s, attempts=attempts + :a, message_id=:m, reason=:r, next_attempt=:n,
-                 updated_at=:u, duplicate=max(duplicate, :d), permanent=:x""",
+                 state=:s, attempts=deliveries.attempts + :a, message_id=:m, reason=:r,
+                 next_attempt=:n, updated_at=:u,
+                 duplicate=CASE WHEN :d = 1 THEN 1 ELSE deliveries.duplicate END,
+                 permanent=:x, lease_owner=:k,
+                 lease_until=CASE WHEN :k = '' THEN 0 ELSE deliveries.lease_until END
+               """ + fence,
             {"p": str(period), "e": email, "s": str(state), "a": int(attempt), "m": message_id,
              "r": reason, "n": iso(next_attempt) if next_attempt else None,
-             "u": self.db.stamp(), "d": int(duplicate), "x": int(permanent)})
+             "u": self.db.stamp(), "d": int(duplicate), "x": int(permanent), "o": owner,
+             "k": owner if state is DeliveryState.DEFERRED else ""})
+        return bool(cur.rowcount)
 
     def claim(self, period: Period, email: str, expected: DeliveryState, message_id: str
               ) -> Claim:

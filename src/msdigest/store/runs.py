@@ -33,9 +33,9 @@ JOBS_TABLE = "apscheduler_jobs"  # where `msdigest run` keeps its jobs, in this 
 
 class Runs(Repository):
     def start(self, job: str, started_by: StartedBy = StartedBy.SCHEDULE) -> int:
-        cur = self.db.execute("INSERT INTO runs (job, started_at, started_by) VALUES (?, ?, ?)",
-                              (job, self.db.stamp(), str(started_by)))
-        return int(cur.lastrowid or 0)
+        row = self.db.one("INSERT INTO runs (job, started_at, started_by) VALUES (?, ?, ?) "
+                          "RETURNING id", (job, self.db.stamp(), str(started_by)))
+        return int(row[0]) if row else 0
 
     def finish(self, run_id: int, outcome: str, detail: str = "",
                counts: dict[str, int] | None = None) -> None:
@@ -75,8 +75,7 @@ class Runs(Repository):
     def scheduled(self) -> dict[str, datetime | None] | None:
         """Each scheduled job's next run time, as `msdigest run` stored it (None: paused);
         None if no scheduler has used this store."""
-        if not self.db.one("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                           (JOBS_TABLE,)):
+        if not self.db.has_table(JOBS_TABLE):
             return None
         rows = self.db.all(f"SELECT id, next_run_time FROM {JOBS_TABLE} ORDER BY id")
         return {r["id"]: datetime.fromtimestamp(r["next_run_time"], UTC)

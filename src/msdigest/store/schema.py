@@ -1,12 +1,17 @@
-"""The store's schema as numbered migrations, tracked in `PRAGMA user_version`.
+"""The store's schema as numbered migrations, tracked in `PRAGMA user_version` (SQLite)
+or the `msdigest_schema` table (PostgreSQL).
 
 A store made by any earlier release opens in this one: each migration runs once, in
-order, inside one transaction. Never edit a released migration; add the next one.
+order, inside one transaction. Never edit a released migration; add the next one. The
+same migrations build a PostgreSQL store; dialect.postgres_ddl spells what differs.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
+
+from .dialect import postgres_ddl
 
 # 1: the schema of msdigest 0.1 (its stores have user_version 0 and these tables already;
 #    IF NOT EXISTS makes the step a no-op for them).
@@ -251,7 +256,31 @@ CREATE INDEX IF NOT EXISTS bounces_email ON bounces(email, kind);
 """
 
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, THEME_EXAMPLES, OPERATIONS)
+# 7: several senders on several hosts. A sender leases the rows it claims (its name and
+#    until when); a heartbeat extends the lease, and rows whose lease ran out are taken
+#    over. One token bucket per name paces the whole fleet; one row per job and due time
+#    makes a collect due at 09:00 run once, whichever host's tick gets there first.
+LEASES = """
+ALTER TABLE deliveries ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS deliveries_lease ON deliveries(period, lease_owner)
+    WHERE lease_owner != '';
+CREATE TABLE IF NOT EXISTS send_budget (
+    name TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS due_jobs (
+    job TEXT NOT NULL,
+    due TEXT NOT NULL,
+    taken_by TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    PRIMARY KEY (job, due)
+);
+"""
+
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, THEME_EXAMPLES, OPERATIONS, LEASES)
 VERSION = len(MIGRATIONS)
 
 
@@ -271,6 +300,33 @@ def migrate(db: sqlite3.Connection) -> int:
             for statement in _statements(MIGRATIONS[number - 1]):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return found
+
+
+def pg_version(db: Any) -> int:
+    db.execute("CREATE TABLE IF NOT EXISTS msdigest_schema (version INTEGER NOT NULL)")
+    row = db.execute("SELECT max(version) FROM msdigest_schema").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def pg_migrate(db: Any) -> int:
+    """migrate() for PostgreSQL: an advisory lock stands in for BEGIN IMMEDIATE, so two
+    hosts starting at once migrate once."""
+    found = pg_version(db)
+    for number in range(found + 1, VERSION + 1):
+        db.execute("BEGIN")
+        try:
+            db.execute("SELECT pg_advisory_xact_lock(7316203)")
+            if pg_version(db) >= number:
+                db.execute("ROLLBACK")
+                continue
+            for statement in _statements(MIGRATIONS[number - 1]):
+                db.execute(postgres_ddl(statement))
+            db.execute("INSERT INTO msdigest_schema (version) VALUES (?)", (number,))
         except BaseException:
             db.execute("ROLLBACK")
             raise

@@ -93,7 +93,9 @@ class Signups(Repository):
             row = self.db.one("SELECT window_start, count FROM rate WHERE key=?", (key,))
             if row is None or (now - from_iso(row["window_start"])).total_seconds() \
                     > window_seconds:
-                self.db.execute("INSERT OR REPLACE INTO rate VALUES (?,?,1)", (key, iso(now)))
+                self.db.execute("INSERT INTO rate VALUES (?,?,1) ON CONFLICT (key) DO "
+                                "UPDATE SET window_start = excluded.window_start, count = 1",
+                                (key, iso(now)))
                 return True
             if row["count"] >= limit:
                 return False

@@ -60,8 +60,8 @@ class WebApp:
     def health(self, environ: Environ, start: StartResponse) -> list[bytes]:
         """200 when the store answers a query; 503 with the reason otherwise."""
         try:
-            with Store.open(self.cfg.store_path, readonly=True) as store:
-                store.db.one("SELECT count(*) FROM sqlite_master")
+            with Store.open(self.cfg.store_location, readonly=True) as store:
+                store.db.one("SELECT count(*) FROM meta")
             status, doc = "200 OK", {"status": "ok", "store": "reachable", "schema": VERSION}
         except (MsdigestError, sqlite3.Error) as exc:
             status, doc = "503 Service Unavailable", {"status": "unavailable",

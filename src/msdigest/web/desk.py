@@ -97,7 +97,7 @@ def desk_context(store: Store, cfg: Config, period: Period, signer: Signer, base
         "period": p,
         "issue": issue,
         "config": cfg.source,
-        "store": str(cfg.store_path),
+        "store": str(cfg.store_location),
         "frozen": frozen,
         "require_approval": cfg.digest.require_approval,
         "html_kb": f"{made.html_bytes / 1024:.0f}",
@@ -165,7 +165,7 @@ class DeskApp:
         try:
             # A new connection each time: `msdigest issue ...` in another terminal shows up
             # on reload.
-            with Store.open(self.cfg.store_path, readonly=True) as store:
+            with Store.open(self.cfg.store_location, readonly=True) as store:
                 made, context = desk_context(store, self.cfg, self.period, self.signer)
             if path == "/":
                 page = pages(self.cfg).get_template("desk.html.j2").render(context)

@@ -78,7 +78,7 @@ class EditorsDesk:
             status, text = exc.args
             return respond(start, status, "text/plain", f"{text}\n")
         try:
-            with Store.open(self.cfg.store_path, busy=self.busy) as store:
+            with Store.open(self.cfg.store_location, busy=self.busy) as store:
                 body = self.route(request, start, store, root)
         except (sqlite3.OperationalError, StoreError) as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):

@@ -77,7 +77,7 @@ class Joining:
             log.info("sign-up form: the hidden field was filled in; ignored")
             return self.check_inbox(start)
         try:
-            with Store.open(self.cfg.store_path, busy=5) as store:
+            with Store.open(self.cfg.store_location, busy=5) as store:
                 signup.sign_up(store, self.cfg, self.secret, wanted, request.remote,
                                self.clock())
         except signup.TooMany as exc:
@@ -99,7 +99,7 @@ class Joining:
     def confirm(self, request: Request, start: StartResponse) -> list[bytes]:
         text = request.arg("t")
         try:
-            with Store.open(self.cfg.store_path, busy=5) as store:
+            with Store.open(self.cfg.store_location, busy=5) as store:
                 if request.method == "POST":
                     sub = signup.confirm(store, self.cfg, self.secret, text, self.clock())
                     return self.page(start, "200 OK", view="message",

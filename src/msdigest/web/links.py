@@ -64,7 +64,7 @@ class LinkPages:
             return self.page(start, "400 Bad Request", view="message",
                              title="This link does not work", text=f"Sorry: {exc}. Use the "
                              "link from your most recent email.")
-        with Store.open(self.cfg.store_path) as store:
+        with Store.open(self.cfg.store_location) as store:
             if kind == "unsubscribe":
                 return self.unsubscribe(start, store, email, token, method)
             return self.preferences(start, store, email, token, method, form)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -20,3 +20,17 @@ def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
         fields[4] = re.sub(r"\d+", lambda m: DAYS[int(m.group())] if int(m.group()) < 8
                            else m.group(), fields[4])
     return CronTrigger.from_crontab(" ".join(fields), timezone=tz)
+
+
+def last_fire(expr: str, tz: tzinfo, now: datetime, within: timedelta) -> datetime | None:
+    """The latest time at or before `now`, and no longer ago than `within`, at which
+    `expr` fired (None: none). What a level-triggered tick asks: is a run due?"""
+    trigger = cron_trigger(expr, tz)
+    fire = trigger.get_next_fire_time(None, now - within)
+    last = None
+    for _ in range(100_000):  # a minutely cron over a long grace, at most
+        if fire is None or fire > now:
+            break
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return last

@@ -61,17 +61,23 @@ def collect_job(config_path: str | None) -> str:
     the editors' review mail and reminder, a give-up."""
     cfg = config_mod.load(config_path)
     with Store.open(cfg.store_location) as store:
-        run = store.runs.start("collect")
-        reports = collect(store, [f.url for f in cfg.feeds], cfg.base_dir, cfg.tz,
-                          limits_of(cfg.collect))
-        done = summarize(reports)
-        ended = "partial" if done.failing else "ok"
-        store.runs.finish(run, ended, done.detail, done.counts)
-        say("collect", ended, done.line, done.counts)
-        notices.feed_alerts(store, cfg)
+        detail = collect_now(store, cfg)
         for outcome in timeline.tick(store, cfg, datetime.now(cfg.tz), cfg.secret):
             record(store, outcome)
-        return done.detail
+        return detail
+
+
+def collect_now(store: Store, cfg: Config) -> str:
+    """One collect, recorded and logged; ops told about feeds failing too long."""
+    run = store.runs.start("collect")
+    reports = collect(store, [f.url for f in cfg.feeds], cfg.base_dir, cfg.tz,
+                      limits_of(cfg.collect))
+    done = summarize(reports)
+    ended = "partial" if done.failing else "ok"
+    store.runs.finish(run, ended, done.detail, done.counts)
+    say("collect", ended, done.line, done.counts)
+    notices.feed_alerts(store, cfg)
+    return done.detail
 
 
 def send_job(config_path: str | None, period: str | None = None) -> str:
@@ -87,19 +93,24 @@ def bounces_job(config_path: str | None) -> str:
     """Read the bounce mailbox: hard bounces and complaints stop mail to the address."""
     cfg = config_mod.load(config_path)
     with Store.open(cfg.store_location) as store:
-        try:
-            with store.runs.recording("bounces", StartedBy.SCHEDULE) as run:
-                mailbox = open_mailbox(cfg.bounces)
-                try:
-                    done = check(store, cfg, mailbox)
-                finally:
-                    mailbox.close()
-                run.end("ok", done.line, done.counts)
-        except MsdigestError as exc:  # recorded as the run's error; tried again next time
-            say("bounces", "error", str(exc), {})
-            return str(exc)
-        say("bounces", "ok", done.line, done.counts)
-        return done.line
+        return bounces_now(store, cfg)
+
+
+def bounces_now(store: Store, cfg: Config) -> str:
+    """One read of the bounce mailbox, recorded and logged."""
+    try:
+        with store.runs.recording("bounces", StartedBy.SCHEDULE) as run:
+            mailbox = open_mailbox(cfg.bounces)
+            try:
+                done = check(store, cfg, mailbox)
+            finally:
+                mailbox.close()
+            run.end("ok", done.line, done.counts)
+    except MsdigestError as exc:  # recorded as the run's error; tried again next time
+        say("bounces", "error", str(exc), {})
+        return str(exc)
+    say("bounces", "ok", done.line, done.counts)
+    return done.line
 
 
 def record(store: Store, outcome: timeline.Outcome) -> str:

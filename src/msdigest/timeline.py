@@ -14,6 +14,7 @@ service that was down at the moment something fell due does it at the next tick.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -88,8 +89,13 @@ def sent_report(store: Store, cfg: Config, period: Period, report: Report) -> No
         f"{notices.desk_link(cfg, period)}"])
 
 
-def tick(store: Store, cfg: Config, now: datetime, secret: bytes | None) -> list[Outcome]:
-    """Do what is due now (after each collect): retries, notices, the give-up."""
+SendNow = Callable[[Store, Config, Period, bytes | None], Outcome | None]
+
+
+def tick(store: Store, cfg: Config, now: datetime, secret: bytes | None,
+         send_due: SendNow | None = None) -> list[Outcome]:
+    """Do what is due now (after each collect): retries, notices, the give-up. A due send
+    goes through `send_due` (default: send it here; the worker queues send jobs)."""
     done = []
     for period in store.audit.marked(DUE):  # send times that have come: still to go?
         if store.issues.is_frozen(period) and not any(
@@ -112,7 +118,9 @@ def tick(store: Store, cfg: Config, now: datetime, secret: bytes | None) -> list
             if cfg.digest.require_approval and standing(store, d).state is not \
                     ApprovalState.APPROVED:
                 continue  # still waiting for the editor: nothing to record this time
-        done.append(send_now(store, cfg, period, secret))
+        outcome = (send_due or send_now)(store, cfg, period, secret)
+        if outcome is not None:
+            done.append(outcome)
     upcoming = next_send(cfg, now)
     if upcoming is not None:
         remind(store, cfg, now, upcoming)

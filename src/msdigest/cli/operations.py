@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import config as config_mod
-from .. import health, schedule
+from .. import health, schedule, worker
 from ..bounces.check import check
 from ..bounces.mailboxes import open_mailbox
 from ..config import Config
@@ -119,5 +119,13 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     path = config_mod.resolve_path(args.config)
+    if cfg.store_location.postgres:  # several hosts share one schedule: the worker keeps it
+        return cmd_worker(cfg, args)
     schedule.serve(cfg, str(path.resolve()) if path else None, announce=say)
+    return Exit.OK
+
+
+def cmd_worker(cfg: Config, args: argparse.Namespace) -> int:
+    path = config_mod.resolve_path(args.config)
+    worker.serve(cfg, str(path.resolve()) if path else None, announce=say)
     return Exit.OK

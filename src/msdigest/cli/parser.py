@@ -227,8 +227,10 @@ def parser() -> argparse.ArgumentParser:
     rs.add_argument("--from", required=True, metavar="FILE", dest="source",
                     help="a file `msdigest backup` wrote")
 
-    add("run", "run the scheduler service: collect and the monthly send, as [schedule] says",
-        operations.cmd_run)
+    add("run", "run the scheduler service: collect and the monthly send, as [schedule] says "
+        "(on a PostgreSQL store: a worker, as `msdigest worker`)", operations.cmd_run)
+    add("worker", "run a worker for a PostgreSQL store: one on each host; together they "
+        "collect, send and keep the schedule once", operations.cmd_worker)
 
     w = add("web", "serve the unsubscribe and theme-preference pages the emails link to",
             commands.cmd_web)

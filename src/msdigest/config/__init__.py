@@ -43,6 +43,7 @@ from .sections import (
     Subscribe,
     Unsubscribe,
     Web,
+    Worker,
 )
 
 __all__ = ["EMBEDDED", "ENV_CONFIG", "ENV_IMAP_PASSWORD", "ENV_PASSWORD", "ENV_SECRET",
@@ -69,6 +70,7 @@ class Config:
     schedule: Schedule
     logging: Logging
     bounces: Bounces
+    worker: Worker
     themes: tuple[Theme, ...]
 
     @property

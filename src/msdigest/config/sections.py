@@ -150,6 +150,14 @@ class Schedule:
         return ZoneInfo(self.timezone)
 
 
+@dataclass(frozen=True)
+class Worker:
+    """`msdigest worker` (PostgreSQL stores): the engine on each host."""
+
+    senders: int = field(default=2, metadata=checks(between(1, 64)))  # send jobs per issue
+    jobs: int = field(default=4, metadata=checks(between(2, 64)))  # at once per worker
+
+
 # [table] -> its dataclass; [site] is the model's Site, whose `sender` is the key `from`
 @dataclass(frozen=True)
 class Subscribe:
@@ -195,7 +203,7 @@ class Bounces:
 
 SECTIONS: dict[str, type] = {"site": Site, "store": Store, "collect": Collect, "smtp": Smtp,
                              "web": Web, "subscribe": Subscribe, "logging": Logging,
-                             "bounces": Bounces,
+                             "bounces": Bounces, "worker": Worker,
                              "unsubscribe": Unsubscribe, "digest": Digest, "schedule": Schedule}
 RENAMED = {("site", "from"): "sender"}
 SITE_CHECKS: dict[str, tuple[Check, ...]] = {"url": (https,)}

@@ -1,4 +1,9 @@
-"""Pacing: spaces sends evenly to `per_second`, and holds to `per_hour` in any rolling hour."""
+"""Pacing: spaces sends evenly to `per_second`, and holds to `per_hour` in any rolling hour.
+
+`Limiter` paces one process; `SharedLimiter` paces every sender of a store at once,
+through token buckets in the database (store.budget): the limits are the relay's, and
+the relay does not care how many hosts send.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 
 class Limiter:
@@ -36,4 +42,25 @@ class Limiter:
         if not self.interval and not self.per_hour:
             return not stop.is_set()
         delay = self.reserve() - self.clock()
+        return not stop.wait(delay) if delay > 0 else not stop.is_set()
+
+
+class Budgets(Protocol):
+    def take(self, name: str, rate: float, burst: float) -> float: ...
+
+
+class SharedLimiter:
+    """The limits for all senders together: a token per message from each bucket."""
+
+    def __init__(self, budget: Budgets, per_second: float, per_hour: int) -> None:
+        self.budget = budget
+        self.per_second = per_second
+        self.per_hour = per_hour
+
+    def wait(self, stop: threading.Event) -> bool:
+        delay = 0.0
+        if self.per_second > 0:  # a tenth of a second's worth may go at once
+            delay = self.budget.take("second", self.per_second, max(1.0, self.per_second / 10))
+        if self.per_hour > 0:
+            delay = max(delay, self.budget.take("hour", self.per_hour / 3600, self.per_hour))
         return not stop.wait(delay) if delay > 0 else not stop.is_set()

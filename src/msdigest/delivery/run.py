@@ -47,6 +47,11 @@ class Progress(Protocol):
     def advance(self, n: int = 1) -> None: ...
 
 
+class Pacer(Protocol):
+    def wait(self, stop: threading.Event) -> bool:
+        """Block until the next message may go; False if the run stopped meanwhile."""
+
+
 class NoProgress:
     def start(self, total: int, done: int) -> None:
         pass
@@ -78,7 +83,8 @@ class Policy:
 class SendRun:
     def __init__(self, rows: Rows, variants: Variants, connect: Callable[[], Transport],
                  policy: Policy, progress: Progress | None = None,
-                 stop: threading.Event | None = None, clock: Clock = system_clock) -> None:
+                 stop: threading.Event | None = None, clock: Clock = system_clock,
+                 limiter: Pacer | None = None) -> None:
         self.rows = rows
         self.variants = variants
         self.connect = connect
@@ -92,7 +98,7 @@ class SendRun:
         self.errors_in_a_row = 0
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=policy.concurrency * 4)
         self.retries = RetryQueue()
-        self.limiter = Limiter(policy.max_per_second, policy.max_per_hour)
+        self.limiter = limiter or Limiter(policy.max_per_second, policy.max_per_hour)
         self.report = Report(str(variants.edition.period))
 
     def pause(self, seconds: float) -> None:

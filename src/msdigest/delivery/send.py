@@ -21,9 +21,10 @@ from ..render import render
 from ..store import Store
 from ..store.locks import exclusive, lock_file
 from ..unsubscribe import Signer
+from .pacing import SharedLimiter
 from .report import Report
 from .rows import DryRows, LedgerRows, Rows, TestRows
-from .run import Policy, Progress, SendRun
+from .run import Pacer, Policy, Progress, SendRun
 from .smtp import SmtpTransport
 from .transport import Outbox, Transport
 from .variants import Variants
@@ -34,12 +35,12 @@ Connect = Callable[[], Transport]
 def _run(cfg: Config, edition: Edition, rows: Rows, secret: bytes, connect: Connect | None,
          policy: Policy | None = None, progress: Progress | None = None,
          stop: threading.Event | None = None, clock: Clock = system_clock,
-         subject_prefix: str = "") -> SendRun:
+         subject_prefix: str = "", limiter: Pacer | None = None) -> SendRun:
     # the From, Reply-To and List-Id an edition goes out with are frozen with it, too
     sender = Sender.of(edition.look.site)
     variants = Variants(edition, sender, Signer.of(cfg, secret), clock(), subject_prefix)
     return SendRun(rows, variants, connect or (lambda: SmtpTransport(cfg.smtp)),
-                   policy or Policy.of(cfg.smtp), progress, stop, clock)
+                   policy or Policy.of(cfg.smtp), progress, stop, clock, limiter)
 
 
 def send(store: Store, cfg: Config, period: Period, secret: bytes,
@@ -60,7 +61,12 @@ def send(store: Store, cfg: Config, period: Period, secret: bytes,
         edition = freeze(store, d)
         rows = LedgerRows(store, period, Sender.of(edition.look.site),
                           cfg.store.lease_seconds, alone)
-        return _run(cfg, edition, rows, secret, connect, None, progress, stop, clock).run()
+        # several senders share the relay's limits through the database; one alone
+        # paces itself
+        limiter = None if alone else SharedLimiter(store.budget, cfg.smtp.max_per_second,
+                                                   cfg.smtp.max_per_hour)
+        return _run(cfg, edition, rows, secret, connect, None, progress, stop, clock,
+                    limiter=limiter).run()
 
 
 def dry_run(store: Store, cfg: Config, period: Period, secret: bytes, outbox: Path,

@@ -5,8 +5,8 @@ summaries, subscribers, issues and the delivery ledger.
 `content` (summaries), `feeds` (their health), `subscribers`, `issues` (edits,
 approvals, frozen issues), `ledger` (deliveries), `runs`, `bounces` (read from the
 bounce mailbox), `editors`, `audit`, `signups`, `labels` (theme examples from
-editors) and `leases` (several senders sharing one issue's rows). They share the
-connection and its lock.
+editors), `leases` (several senders sharing one issue's rows) and `budget` (their
+shared send rate). They share the connection and its lock.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..errors import StoreError
 from ..location import Location
 from .audit import Audit
 from .bounces import Bounces
+from .budget import Budget
 from .content import Content
 from .db import Database
 from .editors import Editors
@@ -71,6 +72,7 @@ class Store:
         self.issues = Issues(db)
         self.ledger = Ledger(db)
         self.leases = Leases(db)
+        self.budget = Budget(db)
         self.runs = Runs(db)
         self.editors = Editors(db)
         self.audit = Audit(db)

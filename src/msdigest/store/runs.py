@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..clock import from_iso
+from ..clock import from_iso, iso
 from ..errors import MsdigestError, Refused
 from ..records import RunRecord, StartedBy
 from .db import Repository
@@ -32,6 +32,13 @@ JOBS_TABLE = "apscheduler_jobs"  # where `msdigest run` keeps its jobs, in this 
 
 
 class Runs(Repository):
+    def take_due(self, job: str, due: datetime, by: str) -> bool:
+        """The first to ask runs `job` for this due time; every later asker is told no
+        (several hosts' ticks, one collect per due time)."""
+        cur = self.db.execute("INSERT INTO due_jobs VALUES (?, ?, ?, ?) ON CONFLICT "
+                              "(job, due) DO NOTHING", (job, iso(due), by, self.db.stamp()))
+        return cur.rowcount == 1
+
     def start(self, job: str, started_by: StartedBy = StartedBy.SCHEDULE) -> int:
         row = self.db.one("INSERT INTO runs (job, started_at, started_by) VALUES (?, ?, ?) "
                           "RETURNING id", (job, self.db.stamp(), str(started_by)))

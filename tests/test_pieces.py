@@ -7,6 +7,8 @@ summary), against `render` of that variant alone and the standard library's buil
 
 from __future__ import annotations
 
+import quopri
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -16,7 +18,7 @@ import pytest
 
 from msdigest import config as config_mod
 from msdigest.delivery.variants import PLANS, Variants
-from msdigest.message import Sender, build
+from msdigest.message import Sender, _encoded, build
 from msdigest.model import Edition, Issue, Item, Section, Subscriber, SubscriberStatus
 from msdigest.period import Period
 from msdigest.pieces import Pieces, agrees, shape_of
@@ -115,9 +117,23 @@ def test_a_message_spliced_from_pieces_decodes_to_a_full_build() -> None:
     for i, themes in enumerate(VARIANTS * 2):  # the second round comes from the plans kept
         sub = subscriber(i, themes)
         msgid = f"<{i}.test@summaries.example.org>"
-        assert_same_message(variants.message(sub, msgid), ed, sub, msgid)
+        data = variants.message(sub, msgid)
+        assert_same_message(data, ed, sub, msgid)
+        assert b"\n." not in data  # nothing for SMTP to dot-stuff
     assert set(variants.by_shape) == {shape_of(ed, t)[0] for t in VARIANTS}
     assert all(p is not None for p in variants.by_shape.values())
+
+
+def test_quoted_printable_pieces_join_in_any_order_and_keep_to_76_octets() -> None:
+    rng = random.Random(5)
+    for _ in range(3000):
+        text = "".join(rng.choice("ab .=é\t\n") for _ in range(rng.randint(0, 300)))
+        text = "." * rng.randint(0, 90) + text if rng.random() < 0.3 else text
+        out = _encoded(text)
+        lines = out.split(b"\r\n")
+        assert all(len(line) <= 76 for line in lines)
+        assert not out.startswith(b".") and b"\n." not in out
+        assert quopri.decodestring(out.replace(b"\r\n", b"\n")) == text.encode()
 
 
 def test_a_style_that_looks_at_neighbours_is_rendered_in_full() -> None:

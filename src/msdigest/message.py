@@ -103,15 +103,33 @@ def build(sender: Sender, rendered: Rendered, sub: Subscriber, links: Links, msg
 
 
 def _qp(text: str) -> bytes:
-    """Quoted-printable, CRLF, the last line short enough to take a soft line break."""
+    """Quoted-printable with CRLF, every line within 76 octets (binascii can exceed it by
+    an encoded trailing space) and the last within 75, to take a soft break after it, and
+    no line that starts with a dot ("=2E" instead), so SMTP has nothing to dot-stuff."""
     out = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", CRLF)
-    last = out.rfind(b"\n") + 1
-    if len(out) - last > 75:  # 76 octets and a "=" would be one too many
-        cut = len(out) - 1
-        while out[cut - 2:cut - 1] == b"=" or out[cut - 1:cut] == b"=":
-            cut -= 1  # never inside an =XX escape
-        out = out[:cut] + SOFT_BREAK + out[cut:]
+    lines = out.split(CRLF)
+    if len(lines[-1]) > 75 or out.startswith(b".") or b"\n." in out or \
+            max(map(len, lines)) > 76:
+        out = CRLF.join(b"\r\n".join(_tidy(line, i == len(lines) - 1))
+                        for i, line in enumerate(lines))
     return out
+
+
+def _tidy(line: bytes, last: bool) -> list[bytes]:
+    """One encoded line as lines short enough, none starting with a dot; never cut
+    inside an =XX escape."""
+    found = []
+    while True:
+        if line.startswith(b"."):
+            line = b"=2E" + line[1:]
+        if len(line) <= (75 if last else 76):
+            found.append(line)
+            return found
+        cut = 75
+        while b"=" in line[cut - 2:cut]:
+            cut -= 1
+        found.append(line[:cut] + b"=")
+        line = line[cut:]
 
 
 def _encoded(text: str) -> bytes:

@@ -35,6 +35,11 @@ SOFT_BREAK = b"=\r\n"  # a quoted-printable line break that decodes to nothing
 _FIELD_OF = {PLACEHOLDER[f]: f for f in FIELDS}
 
 
+class Undotted(bytes):
+    """A message in which no line starts with a dot: SMTP sends it without looking
+    (a search for one costs 40 µs on a 40 KB message, more than the rest of the splice)."""
+
+
 @dataclass(frozen=True)
 class Sender:
     """Who the messages come from, worked out once per send from [site]."""
@@ -250,4 +255,4 @@ class Prepared:
             else:
                 value = values[field]
                 out[i] = _encoded(html.escape(value) if in_html else value)
-        return b"".join(out)  # type: ignore[arg-type]  # every None is filled above
+        return Undotted(b"".join(out))  # type: ignore[arg-type]  # every None is filled

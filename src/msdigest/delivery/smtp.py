@@ -14,6 +14,7 @@ import ssl
 
 from ..config import Smtp
 from ..errors import DeliveryError
+from ..message import Undotted
 from .transport import PermanentFailure, ServerUnavailable, TemporaryFailure
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -64,12 +65,12 @@ def transaction(conn: smtplib.SMTP, sender: str, to: str, data: bytes,
 
     Unlike `smtplib.sendmail` it does not parse the (already validated) addresses again
     or run a regex over every message: `data` must be CRLF-terminated lines (ours are),
-    and dots are stuffed only when some line starts with one. The message and its final
-    dot go in one write. The reply to the final dot may take `data_timeout` (RFC 5321
-    4.5.3.2.6: servers scan mail before they answer).
+    and dots are stuffed only when some line starts with one (never in Undotted bytes).
+    The message and its final dot go in one write. The reply to the final dot may take
+    `data_timeout` (RFC 5321 4.5.3.2.6: servers scan mail before they answer).
     """
     _envelope(conn, sender, to, pipelining)
-    if data.startswith(b".") or b"\n." in data:
+    if not isinstance(data, Undotted) and (data.startswith(b".") or b"\n." in data):
         data = _LEADING_DOT.sub(b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"

@@ -1,9 +1,10 @@
 """Message: one subscriber's MIME message from a rendered variant (pure, no I/O).
 
 Two ways to the same message. `build` uses the standard library's EmailMessage for
-one subscriber: obviously right, and slow (~5 ms). `Prepared` serializes a variant
-once, with holes where the personal fields go, and fills them per subscriber with
-a join of bytes (~0.05 ms). Tests decode messages from both and compare them.
+one subscriber: obviously right, and slow (~5 ms). `Prepared` serializes an issue's
+pieces once (msdigest.pieces), assembles a variant as a list of those bytes with holes
+where the personal fields go, and fills them per subscriber with a join of bytes.
+Tests decode messages from both and compare them.
 """
 
 from __future__ import annotations
@@ -18,16 +19,25 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
+from functools import lru_cache
+
+from markupsafe import escape
 
 from .model import Site, Subscriber
 from .personal import FIELDS, PLACEHOLDER, Personal, greeting, personalize
-from .render import Rendered
+from .pieces import Pieces, Segment
+from .render import Rendered, fill_text
+from .templates import DEFERRED_WRAP, VARIANT, VARIANT_FIELDS, fill_variant
 from .unsubscribe import Links
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"  # a quoted-printable line break that decodes to nothing
-_HOLE = re.compile("|".join(re.escape(PLACEHOLDER[f]) for f in FIELDS))
 _FIELD_OF = {PLACEHOLDER[f]: f for f in FIELDS}
+
+
+class Undotted(bytes):
+    """A message in which no line starts with a dot: SMTP sends it without looking
+    (a search for one costs 40 µs on a 40 KB message, more than the rest of the splice)."""
 
 
 @dataclass(frozen=True)
@@ -98,69 +108,151 @@ def build(sender: Sender, rendered: Rendered, sub: Subscriber, links: Links, msg
 
 
 def _qp(text: str) -> bytes:
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", CRLF)
+    """Quoted-printable with CRLF, every line within 76 octets (binascii can exceed it by
+    an encoded trailing space) and the last within 75, to take a soft break after it, and
+    no line that starts with a dot ("=2E" instead), so SMTP has nothing to dot-stuff."""
+    out = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", CRLF)
+    lines = out.split(CRLF)
+    if len(lines[-1]) > 75 or out.startswith(b".") or b"\n." in out or \
+            max(map(len, lines)) > 76:
+        out = CRLF.join(b"\r\n".join(_tidy(line, i == len(lines) - 1))
+                        for i, line in enumerate(lines))
+    return out
 
 
-def _split(body: str) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
-    """Static quoted-printable pieces, and the field that goes between each two."""
-    pieces, fields, start = [], [], 0
-    for m in _HOLE.finditer(body):
-        pieces.append(_qp(body[start:m.start()]))
-        fields.append(_FIELD_OF[m.group()])
-        start = m.end()
-    pieces.append(_qp(body[start:]))
-    return tuple(pieces), tuple(fields)
+def _tidy(line: bytes, last: bool) -> list[bytes]:
+    """One encoded line as lines short enough, none starting with a dot; never cut
+    inside an =XX escape."""
+    found = []
+    while True:
+        if line.startswith(b"."):
+            line = b"=2E" + line[1:]
+        if len(line) <= (75 if last else 76):
+            found.append(line)
+            return found
+        cut = 75
+        while b"=" in line[cut - 2:cut]:
+            cut -= 1
+        found.append(line[:cut] + b"=")
+        line = line[cut:]
+
+
+def _encoded(text: str) -> bytes:
+    """A piece of a body on its own lines: followed by a soft break, which decodes to
+    nothing, so that pieces and values join in any order."""
+    return _qp(text) + SOFT_BREAK if text else b""
+
+
+_HOLES = re.compile("|".join([*(re.escape(PLACEHOLDER[f]) for f in FIELDS),
+                              *(re.escape(VARIANT[f]) for f in VARIANT_FIELDS),
+                              DEFERRED_WRAP.pattern]))
+_VARIANT_OF = {VARIANT[f]: f for f in VARIANT_FIELDS}
+Chunk = bytes | str | tuple[str, ...]  # encoded | a personal field | deferred variant text
+
+
+def _chunks(segments: tuple[Segment, ...], html_part: bool
+            ) -> tuple[tuple[str, Chunk], ...]:
+    """Each segment's static text encoded once; the holes left as what fills them."""
+    found: list[tuple[str, Chunk]] = []
+    for seg in segments:
+        text, start = seg.text.replace("\r\n", "\n").replace("\r", "\n"), 0
+        if seg is segments[-1] and not text.endswith("\n"):
+            text += "\n"  # what EmailMessage would store: a final line ending
+        for m in _HOLES.finditer(text):
+            found.append((seg.owner, _encoded(text[start:m.start()])))
+            hole = m.group()
+            where = "html" if html_part else "text"
+            found.append((seg.owner, _FIELD_OF.get(hole, (where, hole))))
+            start = m.end()
+        found.append((seg.owner, _encoded(text[start:])))
+    return tuple((owner, c) for owner, c in found if c)
+
+
+@lru_cache(maxsize=64)
+def _head(sender: Sender, subject: str, when: datetime) -> bytes:
+    """From to List-Id, folded as EmailMessage would (a few subjects per issue)."""
+    return b"".join(SMTP.fold_binary(*SMTP.header_store_parse(k, v))
+                    for k, v in sender.headers(subject, when))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One variant's message, but for one subscriber: `parts` with None where a header or
+    a personal field goes (`slots`: index, field, whether in HTML)."""
+
+    parts: tuple[bytes | None, ...]
+    slots: tuple[tuple[int, str, bool], ...]
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A variant serialized once; `render` fills one subscriber's fields into it.
+    """An issue's pieces of one shape, serialized once; `plan` assembles a variant and
+    `render` splices one subscriber's fields into it.
 
-    Each personal value is quoted-printable encoded on its own and set between soft
-    line breaks, so every line stays within 76 octets whatever the value's length.
+    Every piece and each personal value is quoted-printable encoded on its own and ends
+    with a soft line break, so every line stays within 76 octets whatever the values.
     """
 
-    head: bytes  # the static headers, CRLF-terminated
-    mime: bytes  # MIME-Version and Content-Type, then the blank line
-    text: tuple[tuple[bytes, ...], tuple[str, ...]]
-    html: tuple[tuple[bytes, ...], tuple[str, ...]]
+    sender: Sender
+    when: datetime
+    subject_prefix: str
     boundary: bytes
-    text_head: bytes  # each part's boundary line and headers
-    html_head: bytes
+    text: tuple[tuple[str, Chunk], ...]
+    html: tuple[tuple[str, Chunk], ...]
 
     @classmethod
-    def of(cls, sender: Sender, rendered: Rendered, when: datetime,
-           subject_prefix: str = "") -> Prepared:
-        headers = sender.headers(subject_prefix + rendered.subject, when)
-        head = b"".join(SMTP.fold_binary(*SMTP.header_store_parse(k, v)) for k, v in headers)
-        digest = hashlib.sha256(rendered.html.encode("utf-8")).hexdigest()[:24]
-        boundary = f"=_msdigest_{digest}".encode()  # "=_" never occurs in QP text
-        mime = (b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nPrecedence: bulk\r\n"
-                b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\""
-                + boundary + b"\"\r\n\r\n")
-        part = b"--" + boundary + CRLF + b"Content-Type: text/%s; charset=\"utf-8\"\r\n" \
-            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        return cls(head, mime, _split(line_endings(rendered.text)),
-                   _split(line_endings(rendered.html)), boundary, part % b"plain", part % b"html")
+    def of(cls, sender: Sender, pieces: Pieces, when: datetime, subject_prefix: str = ""
+           ) -> Prepared:
+        digest = hashlib.sha256("".join(s.text for s in pieces.html).encode()).hexdigest()[:24]
+        return cls(sender, when, subject_prefix,
+                   f"=_msdigest_{digest}".encode(),  # "=_" never occurs in QP text
+                   _chunks(pieces.text, False), _chunks(pieces.html, True))
 
-    def render(self, sub: Subscriber, links: Links, msgid: str) -> bytes:
+    def plan(self, chosen: frozenset[str], values: dict[str, str]) -> Plan:
+        head = _head(self.sender, self.subject_prefix + values["SUBJECT"], self.when)
+        escaped = {k: str(escape(v)) for k, v in values.items()}
+        parts: list[bytes | None] = [head, None, self.mime() + self.boundary_line(b"plain")]
+        slots = [(1, "HEADERS", False)]
+        for chunks, in_html in ((self.text, False), (self.html, True)):
+            for owner, chunk in chunks:
+                if owner and owner not in chosen:
+                    continue
+                if isinstance(chunk, bytes):
+                    parts.append(chunk)
+                elif isinstance(chunk, str):
+                    slots.append((len(parts), chunk, in_html))
+                    parts.append(None)
+                else:
+                    filled = fill_text(chunk[1], values) if chunk[0] == "text" else \
+                        fill_variant(chunk[1], escaped)
+                    parts.append(_encoded(filled))
+            parts.append(CRLF + (self.boundary_line(b"html") if not in_html else
+                                 b"--" + self.boundary + b"--" + CRLF))
+        return Plan(tuple(parts), tuple(slots))
+
+    def boundary_line(self, subtype: bytes) -> bytes:
+        return (b"--" + self.boundary + CRLF + b"Content-Type: text/" + subtype +
+                b"; charset=\"utf-8\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+
+    def mime(self) -> bytes:
+        return (b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nPrecedence: bulk\r\n"
+                b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\""
+                + self.boundary + b"\"\r\n\r\n")
+
+    def render(self, plan: Plan, sub: Subscriber, links: Links, msgid: str) -> bytes:
         values = {"GREETING": greeting(sub.name), "EMAIL": sub.email,
                   "UNSUBSCRIBE_URL": links.unsubscribe, "PREFERENCES_URL": links.preferences}
         to = formataddr((sub.name, sub.email), charset="utf-8") if sub.name else sub.email
         unsub = f"<{links.unsubscribe}>"
         if links.mailto:
             unsub += f",\r\n <{links.mailto}>"
-        out = [self.head, b"To: ", to.encode("ascii"), CRLF,
-               b"Message-ID: ", msgid.encode("ascii"), CRLF,
-               b"List-Unsubscribe: ", unsub.encode("ascii"), CRLF, self.mime]
-        for head, (pieces, fields), escape in ((self.text_head, self.text, False),
-                                               (self.html_head, self.html, True)):
-            out.append(head)
-            out.append(pieces[0])
-            for field, piece in zip(fields, pieces[1:], strict=True):
+        out = list(plan.parts)
+        for i, field, in_html in plan.slots:
+            if field == "HEADERS":
+                out[i] = b"".join((b"To: ", to.encode("ascii"), CRLF, b"Message-ID: ",
+                                   msgid.encode("ascii"), CRLF, b"List-Unsubscribe: ",
+                                   unsub.encode("ascii"), CRLF))
+            else:
                 value = values[field]
-                out += [SOFT_BREAK, _qp(html.escape(value) if escape else value), SOFT_BREAK,
-                        piece]
-            out.append(CRLF)
-        out += [b"--", self.boundary, b"--", CRLF]
-        return b"".join(out)
+                out[i] = _encoded(html.escape(value) if in_html else value)
+        return Undotted(b"".join(out))  # type: ignore[arg-type]  # every None is filled

@@ -1,8 +1,10 @@
 """Render: an edition (or one subscriber's part of it) to HTML and plain text.
 
-Rendering and CSS inlining are the slow steps, so they happen once per *variant*
-(a set of chosen themes). The per-subscriber fields — greeting, address, signed
-links — are left as placeholders (msdigest.personal) and filled in later, cheaply.
+Rendering and CSS inlining are the slow steps. A send does them once per issue, with
+every section marked, and assembles each *variant* (a set of chosen themes) from the
+pieces (msdigest.pieces); `render` is the full render of one variant that the archive,
+the desk and the tests use. The variant's values (subject, preheader, count, themes)
+and the subscriber's (greeting, address, signed links) are placeholders until then.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from premailer import Premailer
 
 from .errors import TemplateError
-from .model import Edition, Section
+from .model import Edition, Issue, Section
 from .personal import PLACEHOLDER
 from .sanitize import intro_html, intro_links, intro_text
-from .templates import email_environment
+from .templates import VARIANT, email_environment, fill_variant, fill_wraps
 
 GMAIL_CLIP_BYTES = 102 * 1024
 BASIC_ATTRIBUTES = ["align", "valign", "bgcolor", "width", "height"]
+# Marks where a section's own markup starts; they survive Jinja and premailer.
+PART = "<!--msdigest-part:{}-->"
+TEXT_PART = "\x1fmsdigest-part:{}\x1f"
 
 
 @dataclass(frozen=True)
@@ -77,24 +82,66 @@ def inline_css(document: str) -> str:
     ).transform(pretty_print=False))
 
 
-def render(edition: Edition, themes: tuple[str, ...] = (), web: bool = False) -> Rendered:
-    """Render the sections these themes choose (empty = all) with placeholders;
-    `web` renders the archive's copy, which has no personal parts."""
+@dataclass(frozen=True)
+class Shape:
+    """What decides a variant's wording beyond its values: no summaries, one, or more
+    (count 2 stands for "more"), and whether it holds every theme."""
+
+    count: int
+    all_themes: bool
+
+    @classmethod
+    def of(cls, count: int, all_themes: bool) -> Shape:
+        return cls(min(count, 2), all_themes)
+
+
+def variant_values(issue: Issue, sections: tuple[Section, ...], themes: tuple[str, ...]
+                   ) -> dict[str, str]:
+    """A variant's own values, as plain text (msdigest.templates.VARIANT_FIELDS)."""
+    return {"SUBJECT": issue.subject_for(themes), "PREHEADER": issue.preheader_for(themes),
+            "COUNT": str(sum(len(s.items) for s in sections)),
+            "THEMES": ", ".join(s.title for s in sections)}
+
+
+def fill_html(document: str, values: dict[str, str]) -> str:
+    return fill_variant(document, {k: str(escape(v)) for k, v in values.items()})
+
+
+def fill_text(text: str, values: dict[str, str]) -> str:
+    return fill_variant(fill_wraps(text, values), values)
+
+
+def _no_part(section: Section | None = None) -> str:
+    return ""
+
+
+def html_part(section: Section | None = None) -> Markup:
+    """Where a section's own markup starts (or, without one, where the shared resumes)."""
+    return Markup(PART.format(section.id if section else ""))
+
+
+def text_part(section: Section | None = None) -> str:
+    return TEXT_PART.format(section.id if section else "")
+
+
+def document(edition: Edition, sections: tuple[Section, ...], shape: Shape, web: bool = False,
+             parts: bool = False) -> tuple[str, str]:
+    """The email's HTML (CSS inlined) and text with the variant's values as placeholders;
+    `parts` marks where each section's own markup starts and ends (msdigest.pieces)."""
     issue, look = edition.issue, edition.look
-    sections: tuple[Section, ...] = issue.for_themes(themes)
-    count = sum(len(s.items) for s in sections)
-    subject, preheader = issue.subject_for(themes), issue.preheader_for(themes)
     tz = look.tz
     intro = issue.intro if issue.intro.strip() else ""
     context = {
         "site": look.site,
         "issue": issue,
         "month": issue.month,
-        "subject": subject,
-        "preheader": preheader,
+        "subject": VARIANT["SUBJECT"],
+        "preheader": VARIANT["PREHEADER"],
         "sections": sections,
-        "count": count,
-        "all_themes": not themes,
+        # the number itself is filled in later; its shape decides "is" or "are"
+        "count": VARIANT["COUNT"] if shape.count > 1 else shape.count,
+        "all_themes": shape.all_themes,
+        "theme_titles": VARIANT["THEMES"],
         "disclaimer": look.disclaimer,
         "caveats": look.caveats,
         # The editor's note (Markdown, sanitized to https-only links), if any.
@@ -109,10 +156,24 @@ def render(edition: Edition, themes: tuple[str, ...] = (), web: bool = False) ->
     }
     env = email_environment(look.templates)
     try:
-        document = env.get_template("email.html.j2").render(context)
-        text = env.get_template("email.txt.j2").render(context)
+        page = env.get_template("email.html.j2").render(
+            context, part=html_part if parts else _no_part)
+        text = env.get_template("email.txt.j2").render(
+            context, part=text_part if parts else _no_part)
     except jinja2.TemplateError as exc:
         where = f"{exc.name}: line {exc.lineno}: " if isinstance(
             exc, jinja2.TemplateSyntaxError) else ""
         raise TemplateError(f"the email template cannot be rendered: {where}{exc}") from None
-    return Rendered(tuple(themes), subject, preheader, count, inline_css(document), text)
+    return inline_css(page), text
+
+
+def render(edition: Edition, themes: tuple[str, ...] = (), web: bool = False) -> Rendered:
+    """Render the sections these themes choose (empty = all) with placeholders for the
+    subscriber's fields; `web` renders the archive's copy, which has no personal parts."""
+    issue = edition.issue
+    sections = issue.for_themes(themes)
+    values = variant_values(issue, sections, themes)
+    count = int(values["COUNT"])
+    page, text = document(edition, sections, Shape.of(count, not themes), web)
+    return Rendered(tuple(themes), values["SUBJECT"], values["PREHEADER"], count,
+                    fill_html(page, values), fill_text(text, values))

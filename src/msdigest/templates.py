@@ -8,6 +8,7 @@ frozen with the issue, so a resumed send is the same email even if a file change
 
 from __future__ import annotations
 
+import re
 import textwrap
 from functools import lru_cache
 
@@ -21,16 +22,42 @@ from .model import Look
 EMAIL_TEMPLATES = ("email.html.j2", "email.txt.j2")
 TEXT_WIDTH = 78
 
+# What differs between variants (sets of chosen themes) of one issue. The email renders
+# them as placeholders, filled in after CSS inlining, so that pieces inlined once for the
+# whole issue serve every variant (msdigest.pieces).
+VARIANT_FIELDS = ("SUBJECT", "PREHEADER", "COUNT", "THEMES")
+VARIANT = {f: f"__MSDIGEST_{f}__" for f in VARIANT_FIELDS}
+_VARIANT_HOLE = re.compile("|".join(VARIANT.values()))
+# A wrap over text that holds a variant placeholder waits until the value is known.
+_DEFERRED = "\x1ewrap\x1f{}\x1f{}\x1f{}\x1f{}\x1e"
+DEFERRED_WRAP = re.compile("\x1ewrap\x1f([^\x1f]*)\x1f([^\x1f]*)\x1f(\\d+)\x1f([^\x1e]*)\x1e")
+
 
 def wrap(text: str, first: str = "", rest: str | None = None, width: int = TEXT_WIDTH) -> str:
     """Wrap for the plain-text part: `first` starts the first line, `rest` (default: the
     same) the others. Never breaks a URL or a long word: such a word gets a line alone."""
     rest = first if rest is None else rest
+    if _VARIANT_HOLE.search(str(text)):
+        return _DEFERRED.format(first, rest, width, text)
     out = []
     for para in str(text).split("\n"):
         out.append(textwrap.fill(para, width, initial_indent=first, subsequent_indent=rest,
                                  break_long_words=False, break_on_hyphens=False) or first)
     return "\n".join(out)
+
+
+def fill_variant(text: str, values: dict[str, str]) -> str:
+    """Variant placeholders replaced by their values (escaped already where HTML)."""
+    return _VARIANT_HOLE.sub(lambda m: values[m.group()[11:-2]], text) if "__MSDIGEST_" \
+        in text else text
+
+
+def fill_wraps(text: str, values: dict[str, str]) -> str:
+    """The deferred wraps of a plain-text part done, now that the values are known."""
+    if "\x1ewrap" not in text:
+        return text
+    return DEFERRED_WRAP.sub(lambda m: wrap(fill_variant(m[4], values), m[1], m[2], int(m[3])),
+                             text)
 
 
 def url_line(url: str, label: str, width: int = TEXT_WIDTH) -> str:

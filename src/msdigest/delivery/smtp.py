@@ -14,6 +14,7 @@ import ssl
 
 from ..config import Smtp
 from ..errors import DeliveryError
+from ..message import Undotted
 from .transport import PermanentFailure, ServerUnavailable, TemporaryFailure
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -28,38 +29,66 @@ def code_reply(code: int, reply: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}"
 
 
+def _envelope(conn: smtplib.SMTP, sender: str, to: str, pipelining: bool) -> None:
+    """MAIL, RCPT and DATA: one write and three replies when the server offers
+    PIPELINING (RFC 2920), else a round trip each. Raises like smtplib.sendmail."""
+    if not pipelining:
+        code, reply = conn.docmd("mail", f"FROM:<{sender}>")
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        code, reply = conn.docmd("rcpt", f"TO:<{to}>")
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+        code, reply = conn.docmd("data")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        return
+    conn.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{to}>\r\nDATA\r\n".encode("ascii"))
+    mail, rcpt, data = conn.getreply(), conn.getreply(), conn.getreply()
+    refused: smtplib.SMTPException | None = None
+    if mail[0] != 250:
+        refused = smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
+    elif rcpt[0] not in (250, 251):
+        refused = smtplib.SMTPRecipientsRefused({to: rcpt})
+    elif data[0] != 354:
+        refused = smtplib.SMTPDataError(*data)
+    if refused is not None:
+        if data[0] == 354:  # DATA went through all the same: end it with an empty message
+            conn.send(b".\r\n")
+            conn.getreply()
+        raise refused
+
+
 def transaction(conn: smtplib.SMTP, sender: str, to: str, data: bytes,
-                data_timeout: float | None = None) -> None:
+                data_timeout: float | None = None, pipelining: bool = False) -> None:
     """MAIL, RCPT, DATA for one recipient, raising smtplib's exceptions like sendmail.
 
     Unlike `smtplib.sendmail` it does not parse the (already validated) addresses again
     or run a regex over every message: `data` must be CRLF-terminated lines (ours are),
-    and dots are stuffed only when some line starts with one. The reply to the final dot
-    may take `data_timeout` (RFC 5321 4.5.3.2.6: servers scan mail before they answer).
+    and dots are stuffed only when some line starts with one (never in Undotted bytes).
+    The message and its final dot go in one write. The reply to the final dot may take
+    `data_timeout` (RFC 5321 4.5.3.2.6: servers scan mail before they answer).
     """
-    code, reply = conn.docmd("mail", f"FROM:<{sender}>")
-    if code != 250:
-        raise smtplib.SMTPSenderRefused(code, reply, sender)
-    code, reply = conn.docmd("rcpt", f"TO:<{to}>")
-    if code not in (250, 251):
-        raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
-    code, reply = conn.docmd("data")
-    if code != 354:
-        raise smtplib.SMTPDataError(code, reply)
-    if data.startswith(b".") or b"\n." in data:
+    _envelope(conn, sender, to, pipelining)
+    if not isinstance(data, Undotted) and (data.startswith(b".") or b"\n." in data):
         data = _LEADING_DOT.sub(b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
-    conn.send(data + b".\r\n")
     sock, timeout = conn.sock, conn.timeout
+    if sock is None:
+        raise smtplib.SMTPServerDisconnected("connection closed")
     try:
-        if data_timeout and sock is not None:
+        sock.sendall(data + b".\r\n")
+    except OSError as exc:
+        raise smtplib.SMTPServerDisconnected(str(exc)) from None
+    try:
+        if data_timeout:
             sock.settimeout(data_timeout)
         code, reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         raise ReplyLost(str(exc) or "connection closed") from None
     finally:
-        if data_timeout and sock is not None and conn.sock is sock:
+        if data_timeout and conn.sock is sock:
             sock.settimeout(timeout)
     if code != 250:
         raise smtplib.SMTPDataError(code, reply)
@@ -72,6 +101,7 @@ class SmtpTransport:
         self.settings = settings
         self.conn: smtplib.SMTP | None = None
         self.sent_on_conn = 0
+        self.pipelining = False  # the server offers it (RFC 2920)
 
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.settings.ca_file or None)
@@ -108,6 +138,7 @@ class SmtpTransport:
             self.close()
         if self.conn is None:
             self.conn, self.sent_on_conn = self._connect(), 0
+            self.pipelining = self.conn.has_extn("pipelining")
 
     def close(self) -> None:
         if self.conn is not None:
@@ -122,7 +153,8 @@ class SmtpTransport:
         if conn is None:  # the contract: open() first; failures here are only 4xx/5xx
             raise TemporaryFailure("not connected (open the transport first)")
         try:
-            transaction(conn, envelope_from, rcpt, data, self.settings.data_timeout)
+            transaction(conn, envelope_from, rcpt, data, self.settings.data_timeout,
+                        self.pipelining)
             self.sent_on_conn += 1
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(rcpt, (550, b"recipient refused"))

@@ -51,6 +51,7 @@ BAD: list[tuple[list[str], str]] = [
     (["archive", "--out", "FILE"], "is not a folder"),
     (["status", "--period", "2026-00"], "period must be YYYY-MM"),
     (["run", "now"], "unrecognized arguments"),
+    (["worker", "now"], "unrecognized arguments"),
     (["bounces"], "required: action"),
     (["backup"], "required: --to"),
     (["backup", "--to", "FILE"], "FILE: already exists"),

@@ -287,13 +287,20 @@ class SendRun:
         for t in threads:
             t.start()
         try:
-            self.feed()
+            self.feed()  # leasing rows writes too: a full disk stops it in words
+        except sqlite3.Error as exc:
+            self.halt(describe(exc, self.rows.where))
+        except StoreError as exc:
+            self.halt(str(exc))
         finally:
             for _ in threads:
                 self.jobs.put(None)
             for t in threads:
                 t.join()
-            self.rows.close()
+            try:
+                self.rows.close()
+            except (sqlite3.Error, StoreError) as exc:  # the leases then simply run out
+                log.warning("could not give back this sender's rows: %s", exc)
         self.report.seconds = time.monotonic() - started
         self.report.deferred, self.report.remaining = self.rows.left()
         resume = f"; {self.rows.resume}" if self.rows.resume else ""

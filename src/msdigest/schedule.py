@@ -23,8 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import config as config_mod
 from . import notices, timeline
-from .bounces.check import check
-from .bounces.mailboxes import open_mailbox
+from .bounces.check import check_recorded
 from .collect import collect, limits_of, summarize
 from .config import Config
 from .cron import cron_trigger
@@ -99,13 +98,7 @@ def bounces_job(config_path: str | None) -> str:
 def bounces_now(store: Store, cfg: Config) -> str:
     """One read of the bounce mailbox, recorded and logged."""
     try:
-        with store.runs.recording("bounces", StartedBy.SCHEDULE) as run:
-            mailbox = open_mailbox(cfg.bounces)
-            try:
-                done = check(store, cfg, mailbox)
-            finally:
-                mailbox.close()
-            run.end("ok", done.line, done.counts)
+        done, _ = check_recorded(store, cfg, StartedBy.SCHEDULE)
     except MsdigestError as exc:  # recorded as the run's error; tried again next time
         say("bounces", "error", str(exc), {})
         return str(exc)

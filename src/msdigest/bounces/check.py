@@ -22,9 +22,10 @@ from ..config import Config
 from ..errors import TokenError
 from ..model import SubscriberStatus
 from ..period import Period
+from ..records import StartedBy
 from ..store import Store
 from ..unsubscribe import read_token
-from .mailboxes import Mailbox
+from .mailboxes import Mailbox, open_mailbox
 from .reports import Finding, Kind, Report, read
 
 log = logging.getLogger(__name__)
@@ -144,3 +145,16 @@ def check(store: Store, cfg: Config, mailbox: Mailbox) -> Checked:
     for line in done.lines:
         log.info("bounces: %s", line)
     return done
+
+
+def check_recorded(store: Store, cfg: Config, started_by: StartedBy) -> tuple[Checked, str]:
+    """One read of the configured bounce mailbox, recorded as a run (by hand or on the
+    schedule); returns what it found and the mailbox's name."""
+    with store.runs.recording("bounces", started_by) as run:
+        mailbox = open_mailbox(cfg.bounces)
+        try:
+            done = check(store, cfg, mailbox)
+        finally:
+            mailbox.close()
+        run.end("ok", done.line, done.counts)
+    return done, mailbox.name

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from .. import config as config_mod
 from .. import health, schedule, worker
-from ..bounces.check import check
-from ..bounces.mailboxes import open_mailbox
+from ..bounces.check import check_recorded
 from ..config import Config
 from ..errors import ConfigError, Exit, UsageError
 from ..records import DeliveryState, StartedBy
@@ -76,17 +75,11 @@ def cmd_bounces(cfg: Config, args: argparse.Namespace) -> int:
     if not cfg.bounces.enabled:
         raise ConfigError(f"{cfg.source}: [bounces] source: not set, so there is no bounce "
                           "mailbox to read (\"imap\" or \"maildir\"; see digest.example.toml)")
-    with Store.open(cfg.store_location) as store, \
-            store.runs.recording("bounces", StartedBy.MANUAL) as run:
-        mailbox = open_mailbox(cfg.bounces)
-        try:
-            done = check(store, cfg, mailbox)
-        finally:
-            mailbox.close()
-        run.end("ok", done.line, done.counts)
+    with Store.open(cfg.store_location) as store:
+        done, name = check_recorded(store, cfg, StartedBy.MANUAL)
     for line in done.lines:
         say(f"  {line}")
-    say(f"{mailbox.name}: {done.line}")
+    say(f"{name}: {done.line}")
     return Exit.OK
 
 
